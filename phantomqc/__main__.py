@@ -1,0 +1,5 @@
+import sys
+
+from phantomqc.cli import main
+
+sys.exit(main())

@@ -1,0 +1,21 @@
+"""The one numba decorator every kernel uses: cached, GIL-free, strict IEEE (no fastmath).
+
+Import this only from ``<family>/_kernels.py`` modules so that ``import phantomqc`` stays cheap.
+``NUMBA_DISABLE_JIT=1`` turns every kernel into plain Python, which the test suite uses to cover kernel
+bodies.
+"""
+
+from __future__ import annotations
+
+import numba
+
+__all__ = ["njit"]
+
+
+def njit(func=None, **overrides):
+    """``numba.njit(cache=True, nogil=True, fastmath=False)``; usable bare or with overrides."""
+    options = {"cache": True, "nogil": True, "fastmath": False}
+    options.update(overrides)
+    if func is None:
+        return lambda f: numba.njit(**options)(f)
+    return numba.njit(**options)(func)

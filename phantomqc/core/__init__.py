@@ -1,0 +1,1 @@
+"""Core types and shared numerical building blocks (ROIs, fitting, MTF, NPS)."""

@@ -1,0 +1,1 @@
+"""ct analyzers (see the ct issue; not yet implemented in this package version)."""

@@ -1,0 +1,1 @@
+"""Report layer: JSON, HTML and figures. The only package that imports matplotlib."""

@@ -1,0 +1,1 @@
+"""Standards profiles (TOML) and the evaluator that turns measurements into verdicts."""
