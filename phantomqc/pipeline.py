@@ -57,6 +57,8 @@ def _error_result(task: Task, err: dict, analyzer: str = "") -> AnalysisResult:
 def _public_params(params: dict) -> dict:
     out = {}
     for k, v in params.items():
+        if k == "conversion":
+            continue  # recorded by the runner as parameters["linearization"]
         if isinstance(v, (list, tuple)) and v and isinstance(v[0], Path):
             out[k] = [str(p) for p in v]
         elif isinstance(v, Path):
@@ -190,6 +192,23 @@ def _tasks_from_paths(paths: Sequence[str], kind_override: str | None, progress:
     return tasks, errors
 
 
+_LINEARISED_KINDS = ("dr.mtf", "dr.nnps", "dr.dqe")
+
+
+def _with_conversion(task: Task, done: dict[int, AnalysisResult], tasks: list[Task]) -> Task:
+    """Give an MTF/NNPS/DQE task of a manifest the conversion function of that manifest's signal-transfer test."""
+    if task.kind not in _LINEARISED_KINDS or not task.source or task.error or task.params.get("linearize") is False:
+        return task
+    for i, r in done.items():
+        t = tasks[i]
+        if t.kind == "dr.signal_transfer" and t.source == task.source and r.error is None and r.details is not None:
+            fit = r.details.fits.get(r.details.model)
+            if fit is not None:
+                return replace(task, params={**task.params, "conversion": {
+                    "model": fit.model, "params": dict(fit.params), "r_squared": float(fit.r_squared)}})
+    return task
+
+
 def exit_status(results: Iterable[AnalysisResult]) -> int:
     """0: everything analysed and nothing failed; 1: a verdict failed; 2: an input could not be analysed."""
     rs = list(results)
@@ -252,6 +271,8 @@ def analyze(inputs: Sequence[str | Path], *, profile: str | None = None, test_ty
     dicom_paths: list[str] = []
     for inp in inputs:
         p = Path(inp)
+        if p.is_dir() and (p / "manifest.toml").is_file():
+            p = p / "manifest.toml"  # a folder written with its manifest: the manifest says what each image is
         if p.suffix.lower() == ".toml":
             t, e = _tasks_from_manifest(p, kind)
             tasks.extend(t)
@@ -270,18 +291,27 @@ def analyze(inputs: Sequence[str | Path], *, profile: str | None = None, test_ty
     from tqdm.auto import tqdm
 
     bar = tqdm(total=len(tasks), desc="analysing", unit="test", disable=not progress, file=sys.stderr)
-    results: list[AnalysisResult] = []
-    if workers > 1 and len(tasks) > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            for r in pool.map(run_task, tasks):
-                results.append(r)
+    # Phase 1: the signal-transfer tests, whose fitted conversion function linearises the MTF, NNPS and DQE
+    # tests of the same manifest (IEC 62220-1-1). Phase 2: everything else.
+    order = sorted(range(len(tasks)), key=lambda i: tasks[i].kind != "dr.signal_transfer")
+    n_first = sum(1 for t in tasks if t.kind == "dr.signal_transfer")
+    by_index: dict[int, AnalysisResult] = {}
+    pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 and len(tasks) > 1 else None
+    try:
+        for phase in (order[:n_first], order[n_first:]):
+            phase_tasks = [_with_conversion(tasks[i], by_index, tasks) for i in phase]
+            runs = pool.map(run_task, phase_tasks) if pool else map(run_task, phase_tasks)
+            for i, t, r in zip(phase, phase_tasks, runs):
+                if not pool:
+                    bar.set_postfix_str(t.kind)
+                by_index[i] = r
+                tasks[i] = t
                 bar.update(1)
-    else:
-        for t in tasks:
-            bar.set_postfix_str(t.kind)
-            results.append(run_task(t))
-            bar.update(1)
-    bar.close()
+    finally:
+        if pool:
+            pool.shutdown()
+        bar.close()
+    results = [by_index[i] for i in range(len(tasks))]
 
     cache: dict = {prof.id: prof}
     judged = []

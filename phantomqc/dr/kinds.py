@@ -4,6 +4,8 @@ from phantomqc.core.registry import FieldDef, KindDef
 
 _DR = ("DX", "CR", "RG", "DR")
 _ROI10 = FieldDef("roi_size_mm", "float", "Side of the central square ROI.", default=100.0, unit="mm")
+_LIN = FieldDef("linearize", "bool", "Linearise the images to air kerma with the fit of the manifest's "
+                "dr.signal_transfer test before analysis (IEC 62220-1-1); ignored when there is none.", default=True)
 _KERMA = FieldDef("air_kerma_uGy", "float_list", "Dosimeter air kerma at the detector surface, one per image.",
                   per_image=True, unit="uGy")
 
@@ -66,7 +68,7 @@ KINDS = (
         "dr.mtf", "Presampling MTF from a slanted edge (IEC 62220-1): MTF50 and MTF at Nyquist.", _DR,
         "phantomqc.dr.mtf:run", 1, 2,
         (FieldDef("roi_size_mm", "float", "Side of the square ROI around the edge centre.", default=50.0,
-                  unit="mm"),),
+                  unit="mm"), _LIN),
         ("dr.mtf.mtf50_per_mm", "dr.mtf.at_nyquist"),
         images_doc="Slanted-edge images (edge 2 to 5 degrees from a pixel axis); one per direction."),
     KindDef(
@@ -74,8 +76,8 @@ KINDS = (
         "phantomqc.dr.nnps:run", 1, None,
         (FieldDef("roi_px", "int", "Side of each NPS ROI in pixels.", default=256),
          FieldDef("region_mm", "float", "Side of the central analysis region.", default=125.0, unit="mm"),
-         FieldDef("offset_pv", "float", "Pixel value at zero air kerma, removed before normalisation.",
-                  default=0.0, unit="PV")),
+         FieldDef("offset_pv", "float", "Pixel value at zero air kerma, removed before normalisation "
+                  "(only without linearisation).", default=0.0, unit="PV"), _LIN),
         ("dr.nnps.at_0p5_per_mm", "dr.nnps.at_nyquist"),
         images_doc="Flat fields at one air kerma."),
     KindDef(
@@ -86,7 +88,7 @@ KINDS = (
          FieldDef("beam_quality", "str", "IEC 61267 beam quality.", default="RQA5",
                   choices=("RQA3", "RQA5", "RQA7", "RQA9")),
          FieldDef("offset_pv", "float", "Pixel value at zero air kerma.", default=0.0, unit="PV"),
-         FieldDef("roi_px", "int", "Side of each NPS ROI in pixels.", default=256)),
+         FieldDef("roi_px", "int", "Side of each NPS ROI in pixels.", default=256), _LIN),
         ("dr.dqe.at_0p5_per_mm",),
         images_doc="Flat fields at the air kerma given; the edge images in edge_images."),
 )

@@ -1,0 +1,11 @@
+"""Digital phantoms with exact ground truth, written as real DICOM series with a truth.json and a manifest.
+
+``PHANTOMS`` maps a phantom kind (as used by ``phantomqc phantoms make KIND --out DIR``) to its maker,
+``maker(out_dir, **options) -> Path`` (the manifest written).
+"""
+
+from .dr import DR_PHANTOMS
+
+PHANTOMS = {**DR_PHANTOMS}
+
+__all__ = ["PHANTOMS", "DR_PHANTOMS"]
