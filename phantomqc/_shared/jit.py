@@ -8,12 +8,16 @@ bodies.
 from __future__ import annotations
 
 import numba
+from numba import prange  # ``range`` under NUMBA_DISABLE_JIT=1
 
-__all__ = ["njit"]
+__all__ = ["njit", "prange"]
 
 
 def njit(func=None, **overrides):
-    """``numba.njit(cache=True, nogil=True, fastmath=False)``; usable bare or with overrides."""
+    """``numba.njit(cache=True, nogil=True, fastmath=False)``; usable bare or with overrides.
+
+    ``@njit(parallel=True)`` compiles ``prange`` loops for numba's thread pool (whichever threading layer
+    numba finds: omp or workqueue here); cached like the others."""
     options = {"cache": True, "nogil": True, "fastmath": False}
     options.update(overrides)
     if func is None:

@@ -2,7 +2,9 @@
 
 Analyzers never plot. They return these specs inside their result objects; ``phantomqc.report`` turns
 them into matplotlib figures. Coordinates of ROIs are in pixels of the image array that the panel
-carries (row, column), so the report draws them without recomputing anything.
+carries (row, column), so the report draws them without recomputing anything. An ``ImagePanel`` carries
+the full-resolution image (no copy): down-sampling for display and the display window are the report's
+job, done once per report rather than once per measurement.
 """
 
 from __future__ import annotations
@@ -46,16 +48,20 @@ class LineOverlay:
 
 @dataclass(frozen=True)
 class ImagePanel:
-    """An image with overlays. ``image`` may be downsampled by ``scale`` (overlay coordinates are in the
-    downsampled array's pixels). ``window`` is (low, high) display limits or None for automatic."""
+    """An image with overlays.
+
+    ``image`` is normally the full-resolution analysed image itself (not a copy); ``spacing_mm`` is its pixel
+    spacing and overlay coordinates are in its pixels. The report block-averages an image whose larger side
+    exceeds ``max_display_px`` by an integer factor, and rescales the overlays and the spacing with it.
+    ``window`` is (low, high) display limits, or None for automatic (computed by the report)."""
 
     title: str
     image: np.ndarray
     overlays: tuple = ()
-    scale: float = 1.0
     window: tuple[float, float] | None = None
     spacing_mm: tuple[float, float] = (1.0, 1.0)
     cmap: str = "gray"
+    max_display_px: int = 512
 
 
 @dataclass(frozen=True)

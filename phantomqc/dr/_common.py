@@ -1,4 +1,4 @@
-"""Helpers shared by the DR runners and analyzers: input checks, ROI statistics, display previews."""
+"""Helpers shared by the DR runners and analyzers: input checks, ROI statistics, block means, ROI panels."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from phantomqc.core.visuals import ImagePanel, RectOverlay
 from phantomqc.dr import _kernels
 
 __all__ = ["DR_MODALITIES", "check_dr_images", "as_image", "as_image_list", "spacing_list", "central_roi",
-           "roi_mean_sd", "block_mean", "display_factor", "preview_panel", "roi_overlay"]
+           "roi_mean_sd", "block_mean", "display_factor", "roi_panel", "roi_overlay"]
 
 DR_MODALITIES = ("DX", "CR", "RG", "DR")
 _KERNEL_DTYPES = (np.float32, np.float64, np.uint16, np.int16)
@@ -128,23 +128,17 @@ def _axis_counts(n: int, f: int) -> NDArray:
     return c
 
 
-def roi_overlay(roi: RectROI, factor: float, label: str = "", color: str = "tab:orange") -> RectOverlay:
-    """An ROI's rectangle in the pixels of an image downsampled by ``factor``."""
-    return RectOverlay(roi.row0 / factor, roi.col0 / factor, roi.nrows / factor, roi.ncols / factor,
-                       label=label or roi.name, color=color)
+def roi_overlay(roi: RectROI, label: str = "", color: str = "tab:orange") -> RectOverlay:
+    """An ROI's rectangle, in full-resolution pixels of the image it was placed on."""
+    return RectOverlay(roi.row0, roi.col0, roi.nrows, roi.ncols, label=label or roi.name, color=color)
 
 
-def preview_panel(title: str, image: NDArray, spacing_mm: tuple[float, float], rois: Sequence[RectROI] = (),
-                  *, preview: NDArray | None = None, factor: int | None = None, max_px: int = 512) -> ImagePanel:
-    """An ``ImagePanel`` of the block-mean preview (computed unless given) with the ROIs drawn."""
-    if preview is None or factor is None:
-        factor = display_factor(image.shape, max_px)
-        preview = block_mean(as_image(image), factor)
-    lo, hi = np.percentile(preview, [1.0, 99.0])
-    window = (float(lo), float(hi)) if hi > lo else None
-    return ImagePanel(title=title, image=preview, overlays=tuple(roi_overlay(r, factor) for r in rois),
-                      scale=float(factor), window=window,
-                      spacing_mm=(spacing_mm[0] * factor, spacing_mm[1] * factor))
+def roi_panel(title: str, image: NDArray, spacing_mm: tuple[float, float],
+              rois: Sequence[RectROI] = ()) -> ImagePanel:
+    """An ``ImagePanel`` of the full-resolution ``image`` (no copy) with the ROIs drawn; the report
+    down-samples it for display and chooses the window."""
+    return ImagePanel(title=title, image=image, overlays=tuple(roi_overlay(r) for r in rois),
+                      spacing_mm=(float(spacing_mm[0]), float(spacing_mm[1])))
 
 
 # A conversion function that explains less than this share of the variance of the signal-transfer means is

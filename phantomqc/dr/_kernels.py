@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from phantomqc._shared.jit import njit
+from phantomqc._shared.jit import njit, prange
 
 __all__: list[str] = []
 
@@ -63,65 +63,73 @@ def _block_sums(img, f, out):
             out[by, bx] = s
 
 
-@njit
-def _flat_pass(img, f, k, shift, row_sums, col_sums, fine_sums, blk_sum, blk_sumsq, blk_min, blk_max):
+@njit(parallel=True)
+def _flat_pass(img, f, k, shift, band_cuts, row_sums, col_parts, fine_sums, blk_sum, blk_sumsq, blk_min, blk_max):
     """One pass over a flat field, collecting everything the artefact search needs.
 
-    - ``row_sums[y]``, ``col_sums[x]``: sums of ``v - shift`` along each row and column;
+    - ``row_sums[y]``: sum of ``v - shift`` along row ``y``;
+    - ``col_parts[b, x]``: sum of ``v - shift`` over the rows of band ``b`` in column ``x`` (the column sums
+      are ``col_parts.sum(0)``, added in band order, so the result does not depend on the thread count);
     - ``fine_sums``: sums of ``v - shift`` over ``f`` x ``f`` blocks (the display grid, shape
       ``(max(1, rows // f), max(1, cols // f))``);
     - ``blk_sum``, ``blk_sumsq``, ``blk_min``, ``blk_max``: sum and sum of squares of ``v - shift``, minimum
-      and maximum of ``v``
-      over coarse blocks of ``k`` x ``k`` fine blocks (shape ``(max(1, nfy // k), max(1, nfx // k))``).
+      and maximum of ``v`` over coarse blocks of ``k`` x ``k`` fine blocks (shape
+      ``(max(1, nfy // k), max(1, nfx // k))``).
 
-    Every output element is overwritten except ``col_sums``, which is added to (zero it first).
-    The pixel loop only does element-wise column updates (which vectorise without fastmath) and an
-    8-lane row sum; block reductions happen once per band of ``f`` rows.
+    Band ``b`` holds the coarse block rows ``band_cuts[b] .. band_cuts[b + 1] - 1`` (``band_cuts`` increasing,
+    from 0 to the number of coarse block rows); bands run in parallel (``prange``) and each reads its pixels
+    once. Every output element is overwritten.
     """
+    for b in prange(band_cuts.shape[0] - 1):
+        _flat_band(img, f, k, shift, band_cuts[b], band_cuts[b + 1], row_sums, col_parts[b], fine_sums, blk_sum,
+                   blk_sumsq, blk_min, blk_max)
+
+
+@njit
+def _flat_band(img, f, k, shift, cy0, cy1, row_sums, col_sums, fine_sums, blk_sum, blk_sumsq, blk_min, blk_max):
+    """``_flat_pass`` over the coarse block rows ``cy0 .. cy1 - 1``; ``col_sums`` (this band's) is overwritten.
+
+    Rows are taken two at a time, so that the column accumulators (in L2, not in registers) are loaded and
+    stored once per two pixels; the pixel loop is element-wise over x and vectorises without fastmath. Row sums use 8 interleaved accumulators (lane j adds the columns x = j mod 8)."""
     rows, cols = img.shape
     nfy, nfx = fine_sums.shape
     ncy, ncx = blk_sumsq.shape
-    cacc = np.zeros(cols)
-    cacc2 = np.zeros(cols)
-    cmin = np.empty(cols, dtype=img.dtype)  # native dtype: the select vectorises
-    cmax = np.empty(cols, dtype=img.dtype)
-    lanes = np.zeros(8)
+    cacc = np.empty(cols)
+    cacc2 = np.empty(cols)
+    # running column min / max in the native dtype, double-buffered: each row pair reads one buffer and
+    # writes the other (an in-place select would be compiled to a masked store, which is microcoded and
+    # about 4x slower on AMD Zen)
+    mn_a = np.empty(cols, dtype=img.dtype)
+    mn_b = np.empty(cols, dtype=img.dtype)
+    mx_a = np.empty(cols, dtype=img.dtype)
+    mx_b = np.empty(cols, dtype=img.dtype)
     n8 = cols - cols % 8
-    for cy in range(ncy):
+    for x in range(cols):
+        col_sums[x] = 0.0
+    for cy in range(cy0, cy1):
         fy0 = cy * k
         fy1 = nfy if cy == ncy - 1 else fy0 + k
         for cx in range(ncx):
             blk_sum[cy, cx] = 0.0
         for x in range(cols):
             cacc2[x] = 0.0
-            cmin[x] = img[fy0 * f, x]
-            cmax[x] = img[fy0 * f, x]
+            mn_a[x] = img[fy0 * f, x]
+            mx_a[x] = img[fy0 * f, x]
         for fy in range(fy0, fy1):
             y0 = fy * f
             y1 = rows if fy == nfy - 1 else y0 + f
             for x in range(cols):
                 cacc[x] = 0.0
+            for y in range(y0, y1 - 1, 2):
+                _acc_rows(img, y, 2, shift, cacc, cacc2, mn_a, mn_b, mx_a, mx_b)
+                mn_a, mn_b = mn_b, mn_a
+                mx_a, mx_b = mx_b, mx_a
+            if (y1 - y0) % 2:
+                _acc_rows(img, y1 - 1, 1, shift, cacc, cacc2, mn_a, mn_b, mx_a, mx_b)
+                mn_a, mn_b = mn_b, mn_a
+                mx_a, mx_b = mx_b, mx_a
             for y in range(y0, y1):
-                for x in range(cols):
-                    raw = img[y, x]
-                    v = np.float64(raw) - shift
-                    cacc[x] += v
-                    cacc2[x] += v * v
-                    lo = cmin[x]
-                    hi = cmax[x]
-                    cmin[x] = raw if raw < lo else lo
-                    cmax[x] = raw if raw > hi else hi
-                for j in range(8):
-                    lanes[j] = 0.0
-                for x in range(0, n8, 8):
-                    for j in range(8):
-                        lanes[j] += np.float64(img[y, x + j])
-                t = 0.0
-                for j in range(8):
-                    t += lanes[j]
-                for x in range(n8, cols):
-                    t += np.float64(img[y, x])
-                row_sums[y] = t - shift * cols
+                row_sums[y] = _row_sum(img, y, n8) - shift * cols
             for x in range(cols):
                 col_sums[x] += cacc[x]
             for fx in range(nfx):
@@ -135,18 +143,69 @@ def _flat_pass(img, f, k, shift, row_sums, col_sums, fine_sums, blk_sum, blk_sum
         for cx in range(ncx):
             x0 = cx * k * f
             x1 = cols if cx == ncx - 1 else x0 + k * f
-            s2 = 0.0
-            mn = np.float64(cmin[x0])
-            mx = np.float64(cmax[x0])
+            q = 0.0
+            mn = np.float64(mn_a[x0])
+            mx = np.float64(mx_a[x0])
             for x in range(x0, x1):
-                s2 += cacc2[x]
-                if cmin[x] < mn:
-                    mn = np.float64(cmin[x])
-                if cmax[x] > mx:
-                    mx = np.float64(cmax[x])
-            blk_sumsq[cy, cx] = s2
+                q += cacc2[x]
+                if mn_a[x] < mn:
+                    mn = np.float64(mn_a[x])
+                if mx_a[x] > mx:
+                    mx = np.float64(mx_a[x])
+            blk_sumsq[cy, cx] = q
             blk_min[cy, cx] = mn
             blk_max[cy, cx] = mx
+
+
+@njit
+def _acc_rows(img, y, n, shift, cacc, cacc2, mn_in, mn_out, mx_in, mx_out):
+    """Add rows ``y`` (and ``y + 1`` when ``n == 2``) to the column sums of ``v - shift`` and of its square;
+    ``mn_out`` / ``mx_out`` = column min / max of ``mn_in`` / ``mx_in`` and the row(s)."""
+    cols = img.shape[1]
+    if n == 2:
+        for x in range(cols):
+            r0 = img[y, x]
+            r1 = img[y + 1, x]
+            v0 = np.float64(r0) - shift
+            v1 = np.float64(r1) - shift
+            cacc[x] += v0 + v1
+            cacc2[x] += v0 * v0 + v1 * v1
+            lo = r0 if r0 < r1 else r1
+            hi = r1 if r0 < r1 else r0
+            c = mn_in[x]
+            mn_out[x] = lo if lo < c else c
+            c = mx_in[x]
+            mx_out[x] = hi if hi > c else c
+    else:
+        for x in range(cols):
+            raw = img[y, x]
+            v = np.float64(raw) - shift
+            cacc[x] += v
+            cacc2[x] += v * v
+            c = mn_in[x]
+            mn_out[x] = raw if raw < c else c
+            c = mx_in[x]
+            mx_out[x] = raw if raw > c else c
+
+
+@njit
+def _row_sum(img, y, n8):
+    """Sum of row ``y`` in float64: 8 interleaved accumulators (lane j adds x = j mod 8), then the tail."""
+    cols = img.shape[1]
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
+    for x in range(0, n8, 8):
+        s0 += np.float64(img[y, x])
+        s1 += np.float64(img[y, x + 1])
+        s2 += np.float64(img[y, x + 2])
+        s3 += np.float64(img[y, x + 3])
+        s4 += np.float64(img[y, x + 4])
+        s5 += np.float64(img[y, x + 5])
+        s6 += np.float64(img[y, x + 6])
+        s7 += np.float64(img[y, x + 7])
+    t = s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7
+    for x in range(n8, cols):
+        t += np.float64(img[y, x])
+    return t
 
 
 @njit
@@ -188,14 +247,15 @@ def _flag_pixels(img, cand_r0, cand_r1, cand_c0, cand_c1, iy0, wy, ix0, wx, bg, 
     return n
 
 
-@njit
+@njit(parallel=True)
 def _median_filter2d(grid, h, out):
     """Median over the (2h+1) x (2h+1) neighbourhood of each cell of a small float64 grid, with edge
-    cells repeated ('nearest'), into ``out``. For an even count (never: the window is odd) the upper median."""
+    cells repeated ('nearest'), into ``out``. For an even count (never: the window is odd) the upper median.
+    Rows of cells run in parallel (``prange``); each is independent, so the result does not depend on it."""
     ny, nx = grid.shape
     w = 2 * h + 1
-    buf = np.empty(w * w)
-    for i in range(ny):
+    for i in prange(ny):
+        buf = np.empty(w * w)
         for j in range(nx):
             n = 0
             for di in range(-h, h + 1):

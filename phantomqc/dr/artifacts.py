@@ -48,7 +48,6 @@ median of 4096-pixel SDs: < 1 %) and for mildly non-Gaussian noise.
 from __future__ import annotations
 
 import math
-import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -136,11 +135,12 @@ def _odd(n: float, lo: int = 3) -> int:
     return n if n % 2 else n + 1
 
 
-def flat_stats(image: NDArray, *, fine_px: int, block_px: int, threads: int = 2) -> FlatStats:
-    """One pass over ``image`` (``_kernels._flat_pass``), split into ``threads`` horizontal strips.
+def flat_stats(image: NDArray, *, fine_px: int, block_px: int, bands: int = 8) -> FlatStats:
+    """One pass over ``image`` (``_kernels._flat_pass``), in ``bands`` horizontal bands processed in parallel.
 
     ``block_px`` must be a multiple of ``fine_px``. Returns row and column means, the ``fine_px`` preview
-    (block means) and coarse-block mean, SD (n - 1), min and max.
+    (block means) and coarse-block mean, SD (n - 1), min and max. The bands are fixed (not one per thread),
+    so the column sums, added band by band, do not depend on the number of threads.
     """
     a = image
     rows, cols = a.shape
@@ -149,36 +149,19 @@ def flat_stats(image: NDArray, *, fine_px: int, block_px: int, threads: int = 2)
     nfy, nfx = max(1, rows // f), max(1, cols // f)
     ncy, ncx = max(1, nfy // k), max(1, nfx // k)
     shift = float(a[rows // 2, cols // 2])
+    n_bands = max(1, min(int(bands), ncy))
+    cuts = np.array([round(i * ncy / n_bands) for i in range(n_bands + 1)], dtype=np.int64)
     row_sums = np.empty(rows)
+    col_parts = np.empty((n_bands, cols))
     fine = np.empty((nfy, nfx))
     csum = np.empty((ncy, ncx))
     s2 = np.empty((ncy, ncx))
     bmin = np.empty((ncy, ncx))
     bmax = np.empty((ncy, ncx))
-    n_strips = max(1, min(int(threads), ncy))
-    cuts = [round(i * ncy / n_strips) for i in range(n_strips + 1)]
-    col_parts = [np.zeros(cols) for _ in range(n_strips)]
-    jobs = []
-    for i in range(n_strips):
-        c0, c1 = cuts[i], cuts[i + 1]
-        y0 = c0 * k * f
-        y1 = rows if i == n_strips - 1 else c1 * k * f
-        fy0 = c0 * k
-        fy1 = nfy if i == n_strips - 1 else c1 * k
-        jobs.append((a[y0:y1], f, k, shift, row_sums[y0:y1], col_parts[i], fine[fy0:fy1], csum[c0:c1], s2[c0:c1],
-                     bmin[c0:c1], bmax[c0:c1]))
-    if n_strips == 1:
-        _kernels._flat_pass(*jobs[0])
-    else:
-        ts = [threading.Thread(target=_kernels._flat_pass, args=j) for j in jobs[1:]]
-        for t in ts:
-            t.start()
-        _kernels._flat_pass(*jobs[0])
-        for t in ts:
-            t.join()
-    col_sums = col_parts[0]
+    _kernels._flat_pass(a, f, k, shift, cuts, row_sums, col_parts, fine, csum, s2, bmin, bmax)
+    col_sums = col_parts[0].copy()
     for c in col_parts[1:]:
-        col_sums = col_sums + c
+        col_sums += c
     # preview: block means; only the last row and column of blocks hold more than f x f pixels
     ry, rx = _axis_counts(rows, f), _axis_counts(cols, f)
     preview = np.multiply(fine, 1.0 / (f * f), dtype=np.float32)
@@ -273,17 +256,31 @@ def _detect_lines(profile: NDArray, window: int, thr: float, floor_scale: float 
     return z, scale, base, _signed_runs(z, thr)
 
 
+def _legendre_basis(n: int, order: int) -> NDArray:
+    """Legendre polynomials P_0 .. P_order at n points spread evenly over [-1, 1], shape (n, order + 1)."""
+    return np.polynomial.legendre.legvander(np.linspace(-1.0, 1.0, n), order)
+
+
 def _robust_polyfit(q: NDArray, order: int = 4, iterations: int = 2) -> NDArray:
-    """Least-squares polynomial trend of a profile, re-fitted without points beyond 3 robust SDs."""
-    t = np.linspace(-1.0, 1.0, q.size)
+    """Least-squares polynomial trend of a profile, re-fitted without points beyond 3 robust SDs.
+
+    The fit solves the normal equations in the Legendre basis (nearly orthogonal on an even grid, so they
+    are well conditioned for order 4): the same least-squares polynomial as a monomial fit, without an SVD.
+    """
+    V = _legendre_basis(q.size, order)
     keep = np.ones(q.size, bool)
     trend = np.zeros_like(q)
     for _ in range(iterations + 1):
-        coef = np.polynomial.polynomial.polyfit(t[keep], q[keep], order)
-        trend = np.polynomial.polynomial.polyval(t, coef)
+        Vk = V[keep]
+        coef = np.linalg.solve(Vk.T @ Vk, Vk.T @ q[keep])
+        trend = V @ coef
         r = q - trend
-        _, scale = _robust_z(r[keep])
-        new = np.abs(r - np.median(r[keep])) <= 3.0 * scale
+        rk = r[keep]
+        med = float(np.median(rk))
+        scale = 1.4826 * float(np.median(np.abs(rk - med)))
+        if not scale > 0:
+            scale = float(np.std(rk)) or 1.0
+        new = np.abs(r - med) <= 3.0 * scale
         if new.sum() <= order + 1 or np.array_equal(new, keep):
             break
         keep = new
@@ -306,7 +303,7 @@ def _detect_bands(profile: NDArray, base: NDArray, line_idx: NDArray, line_scale
 
 def artifacts(image: NDArray, spacing_mm: tuple[float, float], *, threshold_sigma: float = 6.0,
               line_window_mm: float = 4.0, band_smooth_mm: float = 5.0, band_trend_mm: float = 60.0,
-              block_px: int = 64, preview_max_px: int = 512, threads: int = 2) -> ArtifactResult:
+              block_px: int = 64, preview_max_px: int = 512) -> ArtifactResult:
     """Automated artefact search on a uniform flat field (see the module docstring for the method).
 
     Parameters
@@ -328,8 +325,6 @@ def artifacts(image: NDArray, spacing_mm: tuple[float, float], *, threshold_sigm
         preview block).
     preview_max_px : int
         Largest side of the block-mean preview returned for display.
-    threads : int
-        Horizontal strips processed in parallel by the one-pass kernel (the kernel releases the GIL).
 
     Returns
     -------
@@ -344,7 +339,7 @@ def artifacts(image: NDArray, spacing_mm: tuple[float, float], *, threshold_sigm
     warnings: list[str] = []
     f = display_factor(a.shape, preview_max_px)
     k = max(1, int(round(block_px / f)))
-    st = flat_stats(a, fine_px=f, block_px=f * k, threads=threads)
+    st = flat_stats(a, fine_px=f, block_px=f * k)
     B = st.block_px
     ncy, ncx = st.block_mean.shape
 
@@ -489,11 +484,7 @@ def run(images: list[ImageData], params: dict) -> TestOutput:
         res = artifacts(im.pixels, im.spacing_mm, threshold_sigma=thr)
         results.append(res)
         warnings += [f"{im.meta.path}: {w}" for w in res.warnings]
-        lo, hi = np.percentile(res.preview, [1.0, 99.0])
-        sp = (im.spacing_mm[0] * res.map_scale, im.spacing_mm[1] * res.map_scale)
-        visuals.append(ImagePanel(title=f"Flat field {im.meta.path}", image=res.preview,
-                                  scale=float(res.map_scale), window=(float(lo), float(hi)) if hi > lo else None,
-                                  spacing_mm=sp))
+        visuals.append(ImagePanel(title=f"Flat field {im.meta.path}", image=im.pixels, spacing_mm=im.spacing_mm))
         shown = ndimage.binary_dilation(res.defect_map, iterations=2) if res.defect_map.any() else res.defect_map
         visuals.append(MapPanel(title=f"Artefacts ({int(res.count.value)}) {im.meta.path}", mask=shown,
                                 background=res.preview))

@@ -11,7 +11,7 @@ from numpy.typing import NDArray
 from phantomqc.core.registry import TestOutput
 from phantomqc.core.roi import RectROI
 from phantomqc.core.types import ImageData, Measurement, Quantity
-from phantomqc.dr._common import (as_image_list, central_roi, check_dr_images, preview_panel, roi_mean_sd,
+from phantomqc.dr._common import (as_image_list, central_roi, check_dr_images, roi_panel, roi_mean_sd,
                                   spacing_list)
 
 __all__ = ["DarkNoiseResult", "dark_noise", "run"]
@@ -90,7 +90,7 @@ def run(images: list[ImageData], params: dict) -> TestOutput:
     roi_size_mm = float(params.get("roi_size_mm", 100.0))
     res = dark_noise([im.pixels for im in images], [im.spacing_mm for im in images], roi_size_mm=roi_size_mm)
     warnings += list(res.warnings)
-    visuals = tuple(preview_panel(f"Dark image {im.meta.path}", im.pixels, im.spacing_mm, [roi])
+    visuals = tuple(roi_panel(f"Dark image {im.meta.path}", im.pixels, im.spacing_mm, [roi])
                     for im, roi in zip(images, res.rois))
     return TestOutput(
         measurements=(Measurement.of("dr.dark_noise.mean_pv", res.mean_pv),

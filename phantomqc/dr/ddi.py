@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 from phantomqc.core.registry import TestOutput
 from phantomqc.core.roi import RectROI
 from phantomqc.core.types import ImageData, Measurement, Quantity
-from phantomqc.dr._common import (as_image_list, central_roi, check_dr_images, preview_panel, roi_mean_sd,
+from phantomqc.dr._common import (as_image_list, central_roi, check_dr_images, roi_panel, roi_mean_sd,
                                   spacing_list)
 
 __all__ = ["DDIResult", "ddi", "run", "SOURCE_EI", "SOURCE_PV"]
@@ -174,7 +174,7 @@ def run(images: list[ImageData], params: dict) -> TestOutput:
     ms = [Measurement.of("dr.ddi.value", res.value, note=f"source: {res.source}")]
     if res.deviation_percent is not None:
         ms.append(Measurement.of("dr.ddi.deviation_percent", res.deviation_percent))
-    visuals = tuple(preview_panel(f"DDI exposure {im.meta.path}", im.pixels, im.spacing_mm, [roi])
+    visuals = tuple(roi_panel(f"DDI exposure {im.meta.path}", im.pixels, im.spacing_mm, [roi])
                     for im, roi in zip(images, res.rois))
     return TestOutput(
         measurements=tuple(ms), details=res, visuals=visuals, warnings=tuple(warnings),

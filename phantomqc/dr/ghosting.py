@@ -12,7 +12,7 @@ from phantomqc._shared.errors import PhantomNotFoundError
 from phantomqc.core.registry import TestOutput
 from phantomqc.core.roi import RectROI, rect_roi_mm
 from phantomqc.core.types import ImageData, Measurement, Quantity
-from phantomqc.dr._common import (as_image, block_mean, check_dr_images, display_factor, preview_panel,
+from phantomqc.dr._common import (as_image, block_mean, check_dr_images, display_factor, roi_panel,
                                   roi_mean_sd, spacing_list)
 
 __all__ = ["GhostingResult", "ghosting", "locate_block", "run"]
@@ -191,8 +191,8 @@ def run(images: list[ImageData], params: dict) -> TestOutput:
         raise PhantomNotFoundError(exc.cause, path=a.meta.path) from exc
     warnings += list(res.warnings)
     note = None if np.isfinite(res.error_percent.value) else "non-ghost ROI mean is 0"
-    visuals = (preview_panel(f"Lead-block exposure {a.meta.path}", a.pixels, a.spacing_mm, [res.ghost_roi]),
-               preview_panel(f"Blank after {b.meta.path}", b.pixels, b.spacing_mm,
+    visuals = (roi_panel(f"Lead-block exposure {a.meta.path}", a.pixels, a.spacing_mm, [res.ghost_roi]),
+               roi_panel(f"Blank after {b.meta.path}", b.pixels, b.spacing_mm,
                              [res.ghost_roi, res.nonghost_roi]))
     return TestOutput(
         measurements=(Measurement.of("dr.ghosting.error_percent", res.error_percent, note=note),),

@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 
 from phantomqc.dr._common import conversion_warning, linearize_images
 from phantomqc._shared.errors import InputError
-from phantomqc.core.mtf import SlantedEdgeResult, block_mean, slanted_edge_mtf
+from phantomqc.core.mtf import SlantedEdgeResult, slanted_edge_mtf
 from phantomqc.core.registry import TestOutput
 from phantomqc.core.types import ImageData, Measurement
 from phantomqc.core.visuals import Band, Curve, ImagePanel, LineOverlay, Plot, RectOverlay
@@ -23,7 +23,6 @@ from phantomqc.core.visuals import Band, Curve, ImagePanel, LineOverlay, Plot, R
 __all__ = ["mtf", "run", "check_dr_images", "display_panel", "mtf_plot", "DR_MODALITIES"]
 
 DR_MODALITIES = ("DX", "CR", "RG", "DR")
-_MAX_PANEL_PX = 512
 
 
 def check_dr_images(images: Sequence[ImageData], kind: str) -> list[str]:
@@ -45,21 +44,12 @@ def check_dr_images(images: Sequence[ImageData], kind: str) -> list[str]:
 
 
 def display_panel(title: str, image: NDArray, spacing_mm: tuple[float, float], rects=(), lines=()) -> ImagePanel:
-    """Block-averaged copy (at most ~512 px a side) with overlays given in full-resolution pixels.
+    """The full-resolution image (no copy) with overlays in its pixels; the report down-samples it.
 
     ``rects``: ``(row0, col0, nrows, ncols, label)``; ``lines``: ``((r0, c0), (r1, c1), label)``."""
-    f = max(1, int(math.ceil(max(image.shape) / _MAX_PANEL_PX)))
-    small = block_mean(image, f) if f > 1 else np.asarray(image, dtype=np.float64)
-    ov = []
-    # block i covers pixels i f .. i f + f - 1: full-resolution coordinate x -> (x - (f - 1)/2) / f
-    to = lambda v: (v - (f - 1) / 2.0) / f  # noqa: E731
-    for r0, c0, nr, nc, label in rects:
-        ov.append(RectOverlay(to(r0), to(c0), nr / f, nc / f, label))
-    for (r0, c0), (r1, c1), label in lines:
-        ov.append(LineOverlay((to(r0), to(r1)), (to(c0), to(c1)), label))
-    lo, hi = np.percentile(small, [0.5, 99.5])
-    return ImagePanel(title, small.astype(np.float32), tuple(ov), scale=1.0 / f,
-                      window=(float(lo), float(hi)), spacing_mm=(spacing_mm[0] * f, spacing_mm[1] * f))
+    ov = [RectOverlay(float(r0), float(c0), float(nr), float(nc), label) for r0, c0, nr, nc, label in rects]
+    ov += [LineOverlay((float(r0), float(r1)), (float(c0), float(c1)), label) for (r0, c0), (r1, c1), label in lines]
+    return ImagePanel(title, image, tuple(ov), spacing_mm=(float(spacing_mm[0]), float(spacing_mm[1])))
 
 
 def mtf_plot(results: Sequence[SlantedEdgeResult], title: str = "Presampling MTF") -> Plot:

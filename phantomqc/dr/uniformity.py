@@ -10,7 +10,7 @@ from numpy.typing import NDArray
 from phantomqc.core.registry import TestOutput
 from phantomqc.core.roi import RectROI, rect_roi_mm
 from phantomqc.core.types import ImageData, Measurement, Quantity
-from phantomqc.dr._common import as_image, check_dr_images, preview_panel, roi_mean_sd, spacing_list
+from phantomqc.dr._common import as_image, check_dr_images, roi_panel, roi_mean_sd, spacing_list
 
 __all__ = ["UniformityResult", "response_uniformity", "ROI_NAMES", "run"]
 
@@ -93,7 +93,7 @@ def run(images: list[ImageData], params: dict) -> TestOutput:
     note = None if np.isfinite(res.cv_percent.value) else "mean of the ROI means is 0"
     return TestOutput(
         measurements=(Measurement.of("dr.response_uniformity.cv_percent", res.cv_percent, note=note),),
-        details=res, visuals=(preview_panel(f"Response uniformity {im.meta.path}", im.pixels, im.spacing_mm,
+        details=res, visuals=(roi_panel(f"Response uniformity {im.meta.path}", im.pixels, im.spacing_mm,
                                             res.rois),),
         warnings=tuple(warnings),
         parameters={"roi_size_mm": roi_size_mm, "roi_means_pv": list(res.roi_means_pv),

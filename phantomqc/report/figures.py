@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -28,13 +28,16 @@ import numpy as np
 from phantomqc.core.visuals import CircleOverlay, ImagePanel, LineOverlay, MapPanel, Plot, RectOverlay
 
 __all__ = ["FIGSIZE_IN", "FigureFailure", "FigureSet", "figure_filename", "render_visual",
-           "render_figures", "render_all"]
+           "render_figures", "render_all", "display_factor", "downsample", "display_panel"]
 
 #: Size of every figure, in inches (width, height). At the default 110 dpi a PNG is 704 x 528 pixels.
 FIGSIZE_IN: tuple[float, float] = (6.4, 4.8)
 
 #: Display window used when an ``ImagePanel`` gives none: these percentiles of the finite pixels.
 AUTO_WINDOW_PERCENTILES: tuple[float, float] = (0.5, 99.5)
+
+#: The automatic window is computed on a regular subsample of at most about this many pixels.
+AUTO_WINDOW_MAX_SAMPLES: int = 65536
 
 _TITLE_SIZE = 11.0
 _LABEL_SIZE = 10.0
@@ -106,10 +109,11 @@ def render_visual(spec: Any, path: Path | str, *, dpi: float = 110, colorbar: bo
 
     Notes
     -----
-    - ``ImagePanel``: grey image; when ``window`` is None the display window is the 0.5 and 99.5
-      percentiles of the finite pixels. The pixel aspect follows ``spacing_mm`` and a scale bar in mm
-      uses ``spacing_mm * scale`` as the size of one displayed pixel (``scale`` is the down-sampling
-      factor of the panel's array). Overlays are drawn in pixel coordinates of ``image``, with labels.
+    - ``ImagePanel``: grey image, block-averaged by the smallest integer factor f that brings its larger
+      side to at most ``max_display_px`` (``display_panel``); the overlays (given in pixels of ``image``)
+      and ``spacing_mm`` are rescaled with it. When ``window`` is None the display window is the 0.5 and
+      99.5 percentiles of the finite displayed pixels (on a regular subsample of at most
+      ``AUTO_WINDOW_MAX_SAMPLES``). The pixel aspect and the scale bar in mm follow the displayed spacing.
     - ``MapPanel``: the background in grey (when given) and the map in colour over it, half
       transparent; a boolean map shows its ``True`` pixels, a scalar map its finite pixels.
     - ``Plot``: curves, reference lines (``Band``) as dashed lines, legend, grid, optional log y axis.
@@ -229,8 +233,13 @@ def _as_image(arr: Any, what: str, title: str) -> np.ndarray:
 
 
 def _auto_window(img: np.ndarray) -> tuple[float, float]:
-    """The 0.5 .. 99.5 percentile window of the finite pixels; never an empty interval."""
-    finite = img[np.isfinite(img)]
+    """The 0.5 .. 99.5 percentile window of the finite pixels; never an empty interval.
+
+    Computed on a regular subsample (every s-th row and column) of at most about
+    ``AUTO_WINDOW_MAX_SAMPLES`` pixels, so that a large image never needs a full sort."""
+    s = max(1, int(math.ceil(math.sqrt(img.size / AUTO_WINDOW_MAX_SAMPLES))))
+    sub = img[::s, ::s] if img.ndim == 2 and s > 1 else img
+    finite = sub[np.isfinite(sub)]
     if finite.size == 0:
         return 0.0, 1.0
     lo, hi = (float(v) for v in np.percentile(finite, AUTO_WINDOW_PERCENTILES))
@@ -240,6 +249,62 @@ def _auto_window(img: np.ndarray) -> tuple[float, float]:
         pad = max(abs(lo) * 0.01, 0.5)
         lo, hi = lo - pad, hi + pad
     return lo, hi
+
+
+def display_factor(shape: tuple[int, ...], max_px: int) -> int:
+    """Smallest integer block size f that brings the larger side of ``shape`` to at most ``max_px``."""
+    if not (isinstance(max_px, (int, np.integer)) and max_px >= 1):
+        raise ValueError(f"max_display_px must be a positive integer, got {max_px!r}")
+    return max(1, int(math.ceil(max(shape) / float(max_px))))
+
+
+def downsample(img: np.ndarray, f: int) -> np.ndarray:
+    """Means of ``f`` x ``f`` blocks (float64), the array cropped to a multiple of ``f`` first.
+
+    One reshape-mean over the cropped view: no full-size copy in float64 (numpy converts block-wise)."""
+    a = np.asarray(img)
+    if f <= 1:
+        return a
+    ny, nx = max(1, a.shape[0] // f), max(1, a.shape[1] // f)
+    fy, fx = min(f, a.shape[0]), min(f, a.shape[1])
+    return a[:ny * fy, :nx * fx].reshape(ny, fy, nx, fx).mean(axis=(1, 3), dtype=np.float64)
+
+
+def _scale_overlay(ov: Any, f: int) -> Any:
+    """An overlay in pixels of the image down-sampled by ``f``.
+
+    Block i covers pixels i f .. i f + f - 1, so a pixel-centre coordinate x maps to (x + 0.5) / f - 0.5;
+    a rectangle's first pixel row0 (drawn from its edge row0 - 0.5) maps to row0 / f, sizes and radii to
+    size / f."""
+    if f == 1:
+        return ov
+    to = lambda v: (float(v) + 0.5) / f - 0.5  # noqa: E731
+    if isinstance(ov, RectOverlay):
+        return replace(ov, row0=float(ov.row0) / f, col0=float(ov.col0) / f, nrows=float(ov.nrows) / f,
+                       ncols=float(ov.ncols) / f)
+    if isinstance(ov, CircleOverlay):
+        return replace(ov, row=to(ov.row), col=to(ov.col), radius=float(ov.radius) / f)
+    if isinstance(ov, LineOverlay):
+        return replace(ov, rows=tuple(to(v) for v in ov.rows), cols=tuple(to(v) for v in ov.cols))
+    return ov  # reported by _draw_overlays
+
+
+def display_panel(spec: ImagePanel) -> tuple[np.ndarray, tuple, tuple[float, float], int]:
+    """What ``render_visual`` draws for an ``ImagePanel``: the displayed image (float64), the overlays and
+    the spacing (mm per displayed pixel) rescaled to it, and the block factor f."""
+    title = _title(spec)
+    raw = np.asarray(spec.image)
+    if raw.ndim != 2 or raw.size == 0:
+        raise ValueError(f"image of figure '{title}' must be a non-empty 2-D array, got shape {raw.shape}")
+    sy, sx = _spacing(spec, title)
+    f = display_factor(raw.shape, getattr(spec, "max_display_px", 512))
+    if raw.dtype == bool:
+        raw = raw.astype(np.float32)
+    if f > 1 and np.issubdtype(raw.dtype, np.number):
+        raw = downsample(raw, f)
+    img = _as_image(raw, "image", title)
+    overlays = tuple(_scale_overlay(ov, f) for ov in (spec.overlays or ()))
+    return img, overlays, (sy * f, sx * f), f
 
 
 def _nice_length(target: float) -> float:
@@ -260,11 +325,9 @@ def _spacing(spec: Any, title: str) -> tuple[float, float]:
         sy, sx = (float(s) for s in spec.spacing_mm)
     except (TypeError, ValueError):
         raise ValueError(f"spacing_mm of figure '{title}' must be two numbers, got {spec.spacing_mm!r}") from None
-    scale = float(getattr(spec, "scale", 1.0) or 1.0)
-    if not (sy > 0 and sx > 0 and scale > 0 and math.isfinite(sy * sx * scale)):
-        raise ValueError(f"figure '{title}': spacing_mm {spec.spacing_mm!r} and scale {scale!r} must be "
-                         f"positive and finite")
-    return sy * scale, sx * scale
+    if not (sy > 0 and sx > 0 and math.isfinite(sy * sx)):
+        raise ValueError(f"figure '{title}': spacing_mm {spec.spacing_mm!r} must be positive and finite")
+    return sy, sx
 
 
 def _outline(lw: float = 2.5):
@@ -328,8 +391,7 @@ def _grey_cmap(name: str):
 
 def _draw_image_panel(fig, spec: ImagePanel, *, colorbar: bool) -> None:
     title = _title(spec)
-    img = _as_image(spec.image, "image", title)
-    pix_y, pix_x = _spacing(spec, title)
+    img, overlays, (pix_y, pix_x), f = display_panel(spec)
     if spec.window is None:
         lo, hi = _auto_window(img)
         window_note = f"window {AUTO_WINDOW_PERCENTILES[0]:g}–{AUTO_WINDOW_PERCENTILES[1]:g} %"
@@ -342,14 +404,16 @@ def _draw_image_panel(fig, spec: ImagePanel, *, colorbar: bool) -> None:
     ax = fig.add_subplot()
     im = ax.imshow(img, cmap=_grey_cmap(spec.cmap or "gray"), vmin=lo, vmax=hi,
                    aspect=pix_y / pix_x, interpolation="antialiased")
-    _draw_overlays(ax, spec.overlays, title)
+    _draw_overlays(ax, overlays, title)
     _draw_scale_bar(ax, img.shape, pix_x)
     ax.set_xlim(-0.5, img.shape[1] - 0.5)
     ax.set_ylim(img.shape[0] - 0.5, -0.5)
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(title, fontsize=_TITLE_SIZE)
-    ax.set_xlabel(f"{img.shape[1]} × {img.shape[0]} px, {pix_x:.3g} × {pix_y:.3g} mm/px; {window_note}",
+    shown = f"{img.shape[1]} × {img.shape[0]} px" if f == 1 else \
+        f"{img.shape[1]} × {img.shape[0]} px (mean of {f} × {f})"
+    ax.set_xlabel(f"{shown}, {pix_x:.3g} × {pix_y:.3g} mm/px; {window_note}",
                   fontsize=_SMALL_SIZE, color="#444444")
     if colorbar:
         cb = fig.colorbar(im, ax=ax, shrink=0.85, pad=0.02)
@@ -369,7 +433,11 @@ def _draw_map_panel(fig, spec: MapPanel, *, colorbar: bool) -> None:
     extent = (-0.5, ncols - 0.5, nrows - 0.5, -0.5)
     ax = fig.add_subplot()
     if spec.background is not None:
-        bg = _as_image(spec.background, "background", title)
+        bg_raw = np.asarray(spec.background)
+        if bg_raw.ndim == 2 and np.issubdtype(bg_raw.dtype, np.number):
+            # a background much larger than the map (e.g. the full-resolution image): block means first
+            bg_raw = downsample(bg_raw, display_factor(bg_raw.shape, max(512, nrows, ncols)))
+        bg = _as_image(bg_raw, "background", title)
         lo, hi = _auto_window(bg)
         ax.imshow(bg, cmap=_grey_cmap("gray"), vmin=lo, vmax=hi, extent=extent, interpolation="antialiased")
     else:

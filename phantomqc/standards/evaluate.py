@@ -131,7 +131,8 @@ def evaluate(measurements: Iterable[Measurement], profile: Profile, test_type: s
         if not crits:
             out.append(Verdict(measurement=m.id, label=m.label, status="not_evaluated",
                                criterion="—", source=f"{profile.id} {profile.version}",
-                               reason=f"the profile has no limit for this metric in a {test_type} test",
+                               reason=f"the profile has no limit for this metric in {'an' if test_type[0] in 'aeiou' else 'a'} "
+                                      f"{test_type} test",
                                value=m.value, unit=m.unit, test_type=test_type))
             continue
         out.extend(_judge(c, m, by_key, refs, test_type) for c in crits)

@@ -100,16 +100,21 @@ def test_block_sums(dtype, shape, f):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape,f,k", [((120, 96), 4, 3), ((133, 101), 6, 2), ((40, 200), 5, 1), ((9, 9), 4, 4)])
-def test_flat_pass(dtype, shape, f, k):
+@pytest.mark.parametrize("shape,f,k", [((120, 96), 4, 3), ((133, 101), 6, 2), ((40, 200), 5, 1), ((9, 9), 4, 4),
+                                       ((75, 37), 3, 1)])
+@pytest.mark.parametrize("n_bands", [1, 3])
+def test_flat_pass(dtype, shape, f, k, n_bands):
     img = _img(shape, dtype, seed=1)
     nfy, nfx = max(1, shape[0] // f), max(1, shape[1] // f)
     ncy, ncx = max(1, nfy // k), max(1, nfx // k)
+    nb = min(n_bands, ncy)
+    cuts = np.array([round(i * ncy / nb) for i in range(nb + 1)], np.int64)
     shift = float(img[shape[0] // 2, shape[1] // 2])
-    rs, cs = np.full(shape[0], np.nan), np.zeros(shape[1])
+    rs, parts = np.full(shape[0], np.nan), np.full((nb, shape[1]), np.nan)
     fine = np.full((nfy, nfx), np.nan)
     bs, bs2, bmin, bmax = (np.full((ncy, ncx), np.nan) for _ in range(4))
-    K._flat_pass(img, f, k, shift, rs, cs, fine, bs, bs2, bmin, bmax)
+    K._flat_pass(img, f, k, shift, cuts, rs, parts, fine, bs, bs2, bmin, bmax)
+    cs = parts.sum(0)
     exp = twin_flat_pass(img, f, k, shift)
     for got, want in zip((rs, cs, fine, bs, bs2, bmin, bmax), exp):
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-6)

@@ -28,7 +28,7 @@ def make_results() -> list[AnalysisResult]:
         overlays=(RectOverlay(20, 30, 40, 40, "ROI centre"),
                   RectOverlay(120, 150, 50, 60, "ROI corner", color="tab:green"),
                   CircleOverlay(100, 120, 25, "disc")),
-        scale=4.0, spacing_mm=(0.143, 0.143))
+        spacing_mm=(0.143, 0.143))
     defect = rng.random((60, 80)) > 0.985
     map_panel = MapPanel(title="Defective pixels", mask=defect, background=img)
     f = np.linspace(0.0, 3.5, 120)

@@ -147,3 +147,35 @@ def test_auto_window_percentiles():
     img = np.arange(1001.0).reshape(7, 143)
     lo, hi = _auto_window(img)
     assert lo == pytest.approx(5.0) and hi == pytest.approx(995.0)  # 0.5 and 99.5 % of 0..1000
+
+
+def test_full_resolution_panel_is_downsampled_with_its_overlays(tmp_path):
+    """A 3000 x 3000 panel at 0.139 mm with overlays in full-resolution pixels: the report shows a 500 x 500
+    block mean (f = 6), the overlays land on the same anatomy, and the spacing grows to 6 x 0.139 mm."""
+    from phantomqc.core.visuals import CircleOverlay
+    from phantomqc.report.figures import display_panel
+
+    img = np.zeros((3000, 3000), np.float32)
+    img[1200:1440, 600:900] = 1.0  # a bright 240 x 300 px block, exactly what the rectangle marks
+    rect = RectOverlay(1200, 600, 240, 300, "block")
+    circle = CircleOverlay(2999.0, 5.5, 60.0, "c")  # the last pixel row; the edge between blocks 0 and 1
+    line = LineOverlay((0.0, 2999.0), (2.5, 2.5), "l")
+    spec = ImagePanel("big", img, overlays=(rect, circle, line), spacing_mm=(0.139, 0.139))
+    shown, ovs, (sy, sx), f = display_panel(spec)
+    assert f == 6 and shown.shape == (500, 500)
+    assert (sy, sx) == pytest.approx((0.834, 0.834))
+    assert shown.shape[1] * sx == pytest.approx(417.0)  # 3000 px at 0.139 mm
+    r, c, ln = ovs
+    assert (r.row0, r.col0, r.nrows, r.ncols) == pytest.approx((200, 100, 40, 50))
+    # the rectangle covers exactly the displayed pixels that hold the block
+    rows, cols = np.nonzero(shown > 0.5)
+    assert (rows.min(), rows.max() + 1, cols.min(), cols.max() + 1) == (200, 240, 100, 150)
+    # block 499 holds pixels 2994..2999 (centre 2996.5 -> 499): pixel 2999 is 2.5 px = 2.5/6 block past it;
+    # the pixel edge 5.5 between blocks 0 and 1 is the displayed edge 0.5
+    assert (c.row, c.col, c.radius) == pytest.approx((499.0 + 2.5 / 6, 0.5, 10.0))
+    assert ln.rows == pytest.approx((-5 / 12, 499 + 5 / 12)) and ln.cols == pytest.approx((0.0, 0.0))
+    # a small panel is drawn as it is
+    small = ImagePanel("small", img[:400, :300], overlays=(rect,), spacing_mm=(0.139, 0.139))
+    shown2, ovs2, sp2, f2 = display_panel(small)
+    assert f2 == 1 and shown2.shape == (400, 300) and ovs2 == (rect,) and sp2 == (0.139, 0.139)
+    render_visual(spec, tmp_path / "big.png")
