@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
+import multiprocessing
 import sys
 import traceback
 from concurrent.futures import ProcessPoolExecutor
@@ -296,7 +297,9 @@ def analyze(inputs: Sequence[str | Path], *, profile: str | None = None, test_ty
     order = sorted(range(len(tasks)), key=lambda i: tasks[i].kind != "dr.signal_transfer")
     n_first = sum(1 for t in tasks if t.kind == "dr.signal_transfer")
     by_index: dict[int, AnalysisResult] = {}
-    pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 and len(tasks) > 1 else None
+    # "spawn", not fork: numba's OpenMP threading layer is not fork-safe once a parallel kernel has run
+    pool = (ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+            if workers > 1 and len(tasks) > 1 else None)
     try:
         for phase in (order[:n_first], order[n_first:]):
             phase_tasks = [_with_conversion(tasks[i], by_index, tasks) for i in phase]
@@ -328,12 +331,14 @@ def analyze(inputs: Sequence[str | Path], *, profile: str | None = None, test_ty
 
 
 def build_document(results: Sequence[AnalysisResult], profile: dict, started: _dt.datetime, command: str = "") -> dict:
-    counts = {"pass": 0, "fail": 0, "not_evaluated": 0}
+    counts = {"pass": 0, "fail": 0, "not_evaluated": 0, "no_limit": 0}
     for r in results:
         for v in r.verdicts:
-            counts[v.status] += 1
+            counts["no_limit" if not v.has_criterion else v.status] += 1
     n_err = sum(1 for r in results if r.error)
     status = exit_status(results)
+    overall = ("error" if status == 2 else "fail" if status == 1 else
+               "incomplete" if counts["not_evaluated"] or not (counts["pass"] + counts["fail"]) else "pass")
     return {
         "schema": ANALYSIS_SCHEMA,
         "phantomqc_version": __version__,
@@ -342,6 +347,5 @@ def build_document(results: Sequence[AnalysisResult], profile: dict, started: _d
         "profile": profile,
         "analyses": [r.to_dict() for r in results],
         "summary": {"analyses": len(results), "input_errors": n_err, "verdicts": counts,
-                    "exit_status": status,
-                    "overall": "error" if status == 2 else ("fail" if status == 1 else "pass")},
+                    "exit_status": status, "overall": overall},
     }

@@ -882,6 +882,24 @@ def _json_default(o):
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
+# The reference detector's nominal dark offset is 100 PV; its "manufacturer" allows up to 150 PV.
+SPEC_DARK_MEAN_PV = 150.0
+
+
+def manufacturer_spec(ps: PhantomSet) -> dict[str, float]:
+    """A manufacturer specification for the reference detector, for the acceptance criteria that compare with
+    one: the dark-image mean PV (at most ``SPEC_DARK_MEAN_PV``) and the limiting resolution (the group that a
+    Nyquist-limited detector of this pitch resolves, as in truth.json)."""
+    kinds = {t["kind"] for t in ps.tests}
+    spec: dict[str, float] = {}
+    if "dr.dark_noise" in kinds:
+        spec["dr.dark_noise.mean_pv"] = SPEC_DARK_MEAN_PV
+    lim = [e["value"] for e in ps.expected if e["id"] == "dr.limiting_resolution.lp_per_mm"]
+    if lim:
+        spec["dr.limiting_resolution.lp_per_mm"] = float(min(lim))
+    return spec
+
+
 def write_phantom_set(ps: PhantomSet, out_dir: str | Path, *, profile: str = "ws76-2020-dr",
                       test_type: str = "acceptance", generator: str = GENERATOR) -> Path:
     """Write every image as DX For Processing DICOM, plus truth.json and manifest.toml; return the manifest path."""
@@ -903,6 +921,11 @@ def write_phantom_set(ps: PhantomSet, out_dir: str | Path, *, profile: str = "ws
     lines = ['schema = "phantomqc.manifest/1"', f"profile = {_toml_value(profile)}",
              f"test_type = {_toml_value(test_type)}", "",
              "# written by reference_phantoms.dr; the expected values are in truth.json", ""]
+    spec = manufacturer_spec(ps)
+    if spec:
+        lines += ["# the reference detector's 'manufacturer specification' (acceptance criteria that need one)",
+                  "spec = {" + ", ".join(f"{_toml_value(k)} = {_toml_value(v)}" for k, v in spec.items()) + "}",
+                  ""]
     for t in ps.tests:
         lines.append("[[test]]")
         lines += [f"{k} = {_toml_value(v)}" for k, v in t.items()]

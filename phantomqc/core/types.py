@@ -134,6 +134,7 @@ class Verdict:
     test_type: str | None = None
     confirmed: bool = True
     reference: float | None = None
+    has_criterion: bool = True  # False: the profile sets no limit for this metric (an informational value)
 
     def __post_init__(self) -> None:
         if self.status not in ("pass", "fail", "not_evaluated"):
@@ -146,7 +147,8 @@ class Verdict:
                 "criterion": self.criterion, "source": self.source, "reason": self.reason,
                 "value": None if self.value is None else _json_float(self.value), "unit": self.unit,
                 "test_type": self.test_type, "confirmed": self.confirmed,
-                "reference": None if self.reference is None else _json_float(self.reference)}
+                "reference": None if self.reference is None else _json_float(self.reference),
+                "has_criterion": self.has_criterion}
 
 
 @dataclass(frozen=True)

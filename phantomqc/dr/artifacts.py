@@ -14,13 +14,14 @@ Method
    z = (v - background) / local SD.
 3. Defective pixels: only the coarse blocks whose minimum or maximum could reach |z| > T are visited at
    pixel level (``_flag_pixels``). Flagged pixels are grouped by 8-connectivity.
-4. Lines: row means and column means, detrended by a running median over ``line_window_mm``; robust
+4. Lines (steps 4 and 5 in ``_kernels._line_band_profiles``): row means and column means, detrended by a
+   robust polynomial and a running median over ``line_window_mm``; robust
    z = (d - median d) / (1.4826 MAD d) > T flags a line. Before that, the excess of every compact group of
    flagged pixels (bounding box shorter than ``line_window_mm``) is removed from the profiles, so that a
    strong cluster is not also reported as a hot row and column. Adjacent lines of the same polarity are one
    artefact.
-5. Bands: the profiles, with lines replaced by their local median, are detrended by a cubic
-   Savitzky-Golay fit over ``band_trend_mm`` (one robust re-fit with band rows masked) and smoothed by a
+5. Bands: the profiles, with lines replaced by their local median, are detrended by the robust polynomial
+   and a running median over ``band_trend_mm`` and smoothed by a
    ``band_smooth_mm`` boxcar. Their noise is the larger of the white-noise prediction (line-profile noise /
    sqrt(boxcar width)) and the robust SD of the smoothed profile itself. Each run of at least two
    consecutive rows (or columns) with |z| > T of one sign is one band.
@@ -184,18 +185,28 @@ def _interp_index(n: int, centres: NDArray) -> tuple[NDArray, NDArray]:
     return i0.astype(np.int64), w
 
 
+def _extreme3x3(g: NDArray, op) -> NDArray:
+    """Minimum (``op=np.minimum``) or maximum over the 3 x 3 neighbourhood of each cell, edges mirrored: the
+    same as ``scipy.ndimage.minimum_filter(g, size=3, mode='reflect')``, without its set-up cost on a small grid."""
+    ny, nx = g.shape
+    p = np.empty((ny + 2, nx + 2))
+    p[1:-1, 1:-1] = g
+    p[0, 1:-1] = g[0]
+    p[-1, 1:-1] = g[-1]
+    p[:, 0] = p[:, 1]
+    p[:, -1] = p[:, -2]
+    out = p[0:ny, 0:nx].copy()
+    for i in range(3):
+        for j in range(3):
+            if i or j:
+                op(out, p[i:i + ny, j:j + nx], out=out)
+    return out
+
+
 def _block_centres(n: int, b: int, nb: int) -> NDArray:
     starts = np.arange(nb) * b
     stops = np.append(starts[1:], n)
     return (starts + stops - 1) / 2.0
-
-
-def _robust_z(d: NDArray) -> tuple[NDArray, float]:
-    med = float(np.median(d))
-    scale = 1.4826 * float(np.median(np.abs(d - med)))
-    if not scale > 0:
-        scale = float(np.std(d)) or 1.0
-    return (d - med) / scale, scale
 
 
 def _runs(mask: NDArray) -> list[tuple[int, int]]:
@@ -235,70 +246,6 @@ def _components(r: NDArray, c: NDArray, cols: int) -> tuple[int, NDArray]:
     d = np.concatenate(dst)
     g = sparse.coo_matrix((np.ones(s.size), (s, d)), shape=(n, n))
     return csgraph.connected_components(g, directed=False)
-
-
-def _detect_lines(profile: NDArray, window: int, thr: float, floor_scale: float = 0.0):
-    """Lines are outliers of the profile against its running median.
-
-    The smooth trend (heel effect, log response) is removed first by a robust polynomial: on a steep ramp a
-    running median returns most samples unchanged, the residuals are mostly exactly 0 and their MAD collapses.
-    For the same reason the robust scale is never taken below ``floor_scale``, the white-noise prediction of
-    the SD of a line mean (pixel SD / sqrt(pixels per line)).
-    """
-    trend = _robust_polyfit(profile)
-    d = profile - trend
-    base = trend + ndimage.median_filter(d, size=min(window, _odd(profile.size - 2, 1)), mode="reflect")
-    r = profile - base
-    med = float(np.median(r))
-    _, scale = _robust_z(r)
-    scale = max(scale, floor_scale)
-    z = (r - med) / scale
-    return z, scale, base, _signed_runs(z, thr)
-
-
-def _legendre_basis(n: int, order: int) -> NDArray:
-    """Legendre polynomials P_0 .. P_order at n points spread evenly over [-1, 1], shape (n, order + 1)."""
-    return np.polynomial.legendre.legvander(np.linspace(-1.0, 1.0, n), order)
-
-
-def _robust_polyfit(q: NDArray, order: int = 4, iterations: int = 2) -> NDArray:
-    """Least-squares polynomial trend of a profile, re-fitted without points beyond 3 robust SDs.
-
-    The fit solves the normal equations in the Legendre basis (nearly orthogonal on an even grid, so they
-    are well conditioned for order 4): the same least-squares polynomial as a monomial fit, without an SVD.
-    """
-    V = _legendre_basis(q.size, order)
-    keep = np.ones(q.size, bool)
-    trend = np.zeros_like(q)
-    for _ in range(iterations + 1):
-        Vk = V[keep]
-        coef = np.linalg.solve(Vk.T @ Vk, Vk.T @ q[keep])
-        trend = V @ coef
-        r = q - trend
-        rk = r[keep]
-        med = float(np.median(rk))
-        scale = 1.4826 * float(np.median(np.abs(rk - med)))
-        if not scale > 0:
-            scale = float(np.std(rk)) or 1.0
-        new = np.abs(r - med) <= 3.0 * scale
-        if new.sum() <= order + 1 or np.array_equal(new, keep):
-            break
-        keep = new
-    return trend
-
-
-def _detect_bands(profile: NDArray, base: NDArray, line_idx: NDArray, line_scale: float, trend_w: int,
-                  smooth_w: int, thr: float):
-    q = profile.copy()
-    q[line_idx] = base[line_idx]
-    n = q.size
-    r = q - _robust_polyfit(q)
-    tw = min(trend_w, _odd(n - 2, 1))
-    r = r - ndimage.median_filter(r, size=tw, mode="reflect")
-    sm = ndimage.uniform_filter1d(r, smooth_w, mode="reflect")
-    noise = max(line_scale / math.sqrt(smooth_w), _robust_z(sm)[1])
-    z = sm / noise
-    return z, [(s, e, sg) for s, e, sg in _signed_runs(z, thr) if e - s >= 2]
 
 
 def artifacts(image: NDArray, spacing_mm: tuple[float, float], *, threshold_sigma: float = 6.0,
@@ -365,10 +312,9 @@ def artifacts(image: NDArray, spacing_mm: tuple[float, float], *, threshold_sigm
     ix0, wx = _interp_index(cols, xc)
 
     # candidate blocks: could any pixel reach |z| > thr given the neighbouring grid values?
-    fp = np.ones((3, 3), bool)
-    bg_lo = ndimage.minimum_filter(bg, footprint=fp, mode="reflect")
-    bg_hi = ndimage.maximum_filter(bg, footprint=fp, mode="reflect")
-    sd_lo = ndimage.minimum_filter(sd, footprint=fp, mode="reflect")
+    bg_lo = _extreme3x3(bg, np.minimum)
+    bg_hi = _extreme3x3(bg, np.maximum)
+    sd_lo = _extreme3x3(sd, np.minimum)
     cand = (st.block_max > bg_lo + thr * sd_lo) | (st.block_min < bg_hi - thr * sd_lo)
     cy, cx = np.nonzero(cand)
     r0 = (cy * B).astype(np.int64)
@@ -409,19 +355,28 @@ def artifacts(image: NDArray, spacing_mm: tuple[float, float], *, threshold_sigm
     found: list[Artifact] = []
     skip_r = np.zeros(rows, bool)
     skip_c = np.zeros(cols, bool)
-    for axis, prof, sp, n_other, skip in (("row", row_mean, sy, cols, skip_r), ("column", col_mean, sx, rows, skip_c)):
-        lw = line_w_r if axis == "row" else line_w_c
-        z, scale, base, runs = _detect_lines(prof, lw, thr, noise_sd / math.sqrt(n_other))
-        line_idx = np.zeros(prof.size, bool)
-        for s, e, sg in runs:
-            line_idx[s:e] = True
+    z_line = (np.empty(rows), np.empty(cols))
+    z_band = (np.empty(rows), np.empty(cols))
+    scales = np.empty((2, 2))
+    ax_w = (line_w_r, line_w_c)
+    _kernels._line_band_profiles(
+        row_mean, col_mean,
+        np.array([min(ax_w[0], _odd(rows - 2, 1)), min(ax_w[1], _odd(cols - 2, 1))], np.int64), thr,
+        np.array([noise_sd / math.sqrt(cols), noise_sd / math.sqrt(rows)]),
+        np.array([min(_odd(band_trend_mm / sy, 5), _odd(rows - 2, 1)),
+                  min(_odd(band_trend_mm / sx, 5), _odd(cols - 2, 1))], np.int64),
+        np.array([max(1, int(round(band_smooth_mm / sy))), max(1, int(round(band_smooth_mm / sx)))], np.int64),
+        z_line[0], z_band[0], z_line[1], z_band[1], scales)
+    for ax, (axis, n_other, skip) in enumerate((("row", cols, skip_r), ("column", rows, skip_c))):
+        z, zb = z_line[ax], z_band[ax]
+        for s, e, sg in _signed_runs(z, thr):
             skip[s:e] = True
             rr, cc = ((s, e), (0, cols)) if axis == "row" else ((0, rows), (s, e))
             found.append(Artifact(axis, "bright" if sg > 0 else "dark", rr, cc, float(np.max(np.abs(z[s:e]))),
                                   (e - s) * n_other))
-        zb, bruns = _detect_bands(prof, base, np.flatnonzero(line_idx), scale, _odd(band_trend_mm / sp, 5),
-                                  max(1, int(round(band_smooth_mm / sp))), thr)
-        for s, e, sg in bruns:
+        for s, e, sg in _signed_runs(zb, thr):
+            if e - s < 2:
+                continue
             skip[s:e] = True
             rr, cc = ((s, e), (0, cols)) if axis == "row" else ((0, rows), (s, e))
             found.append(Artifact(f"{axis}_band", "bright" if sg > 0 else "dark", rr, cc,

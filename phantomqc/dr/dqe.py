@@ -152,4 +152,4 @@ def run(images: list[ImageData], params: dict) -> TestOutput:
                 (Band("x", 0.5, "0.5 /mm"), Band("x", nn.nyquist_per_mm, "Nyquist")), y_lim=(0.0, 1.0))
     visuals = tuple(nn_out.visuals) + (mtf_plot(mtfs), plot)
     return TestOutput(measurements=ms, details=res, visuals=visuals, warnings=tuple(dict.fromkeys(warnings)),
-                      parameters={**res.parameters, **nn_out.parameters}, analyzer="phantomqc.dr.dqe")
+                      parameters={**res.parameters, **nn_out.parameters}, analyzer="dr.dqe")

@@ -433,4 +433,4 @@ def run(images: list[ImageData], params: dict) -> TestOutput:
                       warnings=tuple(warnings), parameters={"gauge": gauge, "frequencies_lp_per_mm": freqs,
                                                             "line_pairs_per_group": lp, "min_modulation": 0.15,
                                                             "min_significance": 5.0},
-                      analyzer="phantomqc.dr.limiting_resolution", phantom=gauge)
+                      analyzer="dr.limiting_resolution", phantom=gauge)

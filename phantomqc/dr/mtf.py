@@ -114,4 +114,4 @@ def run(images: list[ImageData], params: dict) -> TestOutput:
     return TestOutput(measurements=tuple(measurements), details=tuple(results), visuals=tuple(visuals),
                       warnings=tuple(warnings), parameters={"roi_size_mm": roi_mm, "bin_fraction": 0.25,
                                                             "linearization": lin_note or "none"},
-                      analyzer="phantomqc.dr.mtf")
+                      analyzer="dr.mtf")

@@ -187,4 +187,4 @@ def run(images: list[ImageData], params: dict) -> TestOutput:
         Curve(r.radial[0], r.radial[1], "radial")), "spatial frequency (1/mm)", "NNPS (mm^2)",
         (Band("x", 0.5, "0.5 /mm"), Band("x", r.nyquist_per_mm, "Nyquist")), log_y=True)
     return TestOutput(measurements=ms, details=r, visuals=(panel, plot), warnings=tuple(warnings),
-                      parameters={**r.parameters, "linearization": lin_note or "none"}, analyzer="phantomqc.dr.nnps")
+                      parameters={**r.parameters, "linearization": lin_note or "none"}, analyzer="dr.nnps")

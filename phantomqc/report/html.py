@@ -112,13 +112,14 @@ def format_value(value: Any, *, sig: int = 4) -> str:
     return f"{v:.{sig - 1}e}"
 
 
-def overall_status(n_fail: int, n_error: int, n_verdicts: int) -> str:
+def overall_status(n_fail: int, n_error: int, n_verdicts: int, n_open: int = 0) -> str:
     """``"FAIL"`` when any verdict failed; otherwise ``"INCOMPLETE"`` when an input could not be
-    analysed or nothing was judged; otherwise ``"PASS"``. Not-evaluated verdicts do not by
-    themselves make a report incomplete; the banner counts them."""
+    analysed, nothing was judged, or ``n_open`` criteria of the profile could not be applied (no baseline,
+    no specification); otherwise ``"PASS"``. Values for which the profile has no limit are informational and
+    do not make a report incomplete; the banner counts them."""
     if n_fail:
         return "FAIL"
-    if n_error or not n_verdicts:
+    if n_error or not n_verdicts or n_open:
         return "INCOMPLETE"
     return "PASS"
 
@@ -143,14 +144,17 @@ def build_context(document: dict, results: Sequence[Any], figure_set: Any = None
     analyses = [_analysis_context(i, _dict(a), figure_set) for i, a in enumerate(analyses_raw)]
 
     counts = {"pass": 0, "fail": 0, "not_evaluated": 0}
+    n_open = 0
     for a in analyses:
         for v in a["verdicts"]:
             if v["status"] in counts:
                 counts[v["status"]] += 1
-    n_verdicts = sum(counts.values())
+            if v["status"] == "not_evaluated" and v.get("has_criterion", True):
+                n_open += 1
+    n_verdicts = counts["pass"] + counts["fail"]
     n_error = sum(1 for a in analyses if a["error"])
     n_unconfirmed = sum(1 for a in analyses for v in a["verdicts"] if v["unconfirmed"])
-    status = overall_status(counts["fail"], n_error, n_verdicts)
+    status = overall_status(counts["fail"], n_error, n_verdicts, n_open)
     detail = []
     if counts["fail"]:
         detail.append(f"{counts['fail']} verdict{'s' if counts['fail'] != 1 else ''} failed")
@@ -158,8 +162,10 @@ def build_context(document: dict, results: Sequence[Any], figure_set: Any = None
         detail.append(f"{n_error} input{'s' if n_error != 1 else ''} could not be analysed")
     if not n_verdicts:
         detail.append("no measurement was judged")
-    if counts["not_evaluated"]:
-        detail.append(f"{counts['not_evaluated']} not evaluated")
+    if n_open:
+        detail.append(f"{n_open} criteri{'a' if n_open != 1 else 'on'} could not be applied (see the reasons)")
+    if counts["not_evaluated"] - n_open:
+        detail.append(f"{counts['not_evaluated'] - n_open} informational value(s) without a limit")
     if n_unconfirmed:
         detail.append(f"{n_unconfirmed} judged against an unconfirmed limit")
     if status == "PASS" and not detail:
@@ -314,6 +320,7 @@ def _analysis_context(index: int, a: dict, figure_set: Any) -> dict:
             "source": _source_text(v.get("source")),
             "test_type": _str(v.get("test_type")),
             "unconfirmed": v.get("confirmed") is False,
+            "has_criterion": v.get("has_criterion", True) is not False,
         })
 
     error = a.get("error")

@@ -133,7 +133,7 @@ def evaluate(measurements: Iterable[Measurement], profile: Profile, test_type: s
                                criterion="—", source=f"{profile.id} {profile.version}",
                                reason=f"the profile has no limit for this metric in {'an' if test_type[0] in 'aeiou' else 'a'} "
                                       f"{test_type} test",
-                               value=m.value, unit=m.unit, test_type=test_type))
+                               value=m.value, unit=m.unit, test_type=test_type, has_criterion=False))
             continue
         out.extend(_judge(c, m, by_key, refs, test_type) for c in crits)
     produced = {m.id for m in ms}

@@ -161,9 +161,167 @@ def test_flag_pixels(dtype):
     assert n == len(twin_flag_pixels(img, rects, interp(bg), interp(sd), skip_r, skip_c, 1.0)) > 3
 
 
-@pytest.mark.parametrize("shape,h", [((7, 9), 2), ((1, 5), 2), ((12, 3), 1), ((20, 20), 2)])
+@pytest.mark.parametrize("shape,h", [((7, 9), 2), ((1, 5), 2), ((12, 3), 1), ((20, 20), 2), ((45, 45), 2), ((6, 8), 3)])
 def test_median_filter2d(shape, h):
     g = np.random.default_rng(4).normal(size=shape)
     out = np.empty_like(g)
     K._median_filter2d(g, h, out)
     np.testing.assert_array_equal(out, twin_median_filter2d(g, h))
+
+
+# --- line and band profiles (artifacts) ---------------------------------------------------------------
+
+def _reflect_pad(d, h):
+    """scipy.ndimage 'reflect' padding (d c b a | a b c d | d c b a), any h."""
+    n = d.size
+    idx = np.arange(-h, n + h) % (2 * n)
+    return d[np.where(idx < n, idx, 2 * n - 1 - idx)]
+
+
+def twin_running_median(d, w):
+    e = _reflect_pad(d, w // 2)
+    return np.array([np.median(e[i:i + w]) for i in range(d.size)])
+
+
+def twin_boxcar(d, w):
+    e = _reflect_pad(d, w)
+    lo = -(w // 2)
+    return np.array([e[w + i + lo:w + i + lo + w].mean() for i in range(d.size)])
+
+
+def twin_robust_scale(v, med):
+    s = 1.4826 * np.median(np.abs(v - med))
+    return s if s > 0 else (float(np.std(v)) or 1.0)
+
+
+def twin_robust_polyfit(q, order=4, iterations=2):
+    V = np.polynomial.legendre.legvander(np.linspace(-1.0, 1.0, q.size), order)
+    keep = np.ones(q.size, bool)
+    for _ in range(iterations + 1):
+        coef = np.linalg.lstsq(V[keep], q[keep], rcond=None)[0]
+        trend = V @ coef
+        r = q - trend
+        med = np.median(r[keep])
+        new = np.abs(r - med) <= 3.0 * twin_robust_scale(r[keep], med)
+        if new.sum() <= order + 1 or np.array_equal(new, keep):
+            break
+        keep = new
+    return trend
+
+
+def twin_line_band_profile(p, line_w, thr, floor_scale, trend_w, smooth_w):
+    trend = twin_robust_polyfit(p)
+    base = trend + twin_running_median(p - trend, line_w)
+    r = p - base
+    med = np.median(r)
+    scale = max(twin_robust_scale(r, med), floor_scale)
+    z = (r - med) / scale
+    q = np.where(np.abs(z) > thr, base, p)
+    rb = q - twin_robust_polyfit(q)
+    rb = rb - twin_running_median(rb, trend_w)
+    sm = twin_boxcar(rb, smooth_w)
+    noise = max(scale / np.sqrt(smooth_w), twin_robust_scale(sm, np.median(sm)))
+    return z, sm / noise, scale, noise
+
+
+def _profile(n, seed, ramp=30.0):
+    rng = np.random.default_rng(seed)
+    x = np.linspace(-1, 1, n)
+    p = 1000 + ramp * x + 8 * x ** 2 + rng.normal(0, 0.5, n)
+    p[n // 3] += 10           # a line
+    p[n // 2:n // 2 + 20] -= 1.5  # a band
+    return p
+
+
+@pytest.mark.parametrize("n,w", [(50, 5), (300, 29), (300, 3), (300, 71), (300, 433), (40, 79), (7, 13), (1, 1)])
+def test_running_median(n, w):
+    d = np.random.default_rng(n + w).normal(size=n)
+    d[::7] = 0.25  # ties
+    out = np.empty(n)
+    K._running_median(d, w, out, np.empty(n + 3 * w))
+    np.testing.assert_array_equal(out, twin_running_median(d, w))
+
+
+@pytest.mark.parametrize("n,w", [(300, 36), (300, 35), (50, 1), (20, 40)])
+def test_boxcar(n, w):
+    d = np.random.default_rng(w).normal(size=n)
+    out = np.empty(n)
+    K._boxcar(d, w, out)
+    np.testing.assert_allclose(out, twin_boxcar(d, w), rtol=0, atol=1e-12)
+
+
+def test_radix_order():
+    rng = np.random.default_rng(5)
+    x = np.concatenate([rng.normal(0, 1, 500), rng.normal(1e6, 1, 50), [0.0, -0.0, 1e-300, -1e300, 3.0, 3.0]])
+    order = np.empty(x.size, np.int64)
+    K._radix_order(x, order)
+    assert sorted(order.tolist()) == list(range(x.size))
+    np.testing.assert_array_equal(x[order], np.sort(x))
+
+
+def test_solve_small_and_legendre():
+    rng = np.random.default_rng(6)
+    A = rng.normal(size=(5, 5)) + 5 * np.eye(5)
+    b = rng.normal(size=5)
+    x = np.empty(5)
+    K._solve_small(A.copy(), b.copy(), x)
+    np.testing.assert_allclose(x, np.linalg.solve(A, b), rtol=1e-12)
+    V = np.empty((37, 5))
+    K._legendre(37, 4, V)
+    np.testing.assert_allclose(V, np.polynomial.legendre.legvander(np.linspace(-1, 1, 37), 4), atol=1e-14)
+
+
+@pytest.mark.parametrize("ramp", [0.0, 30.0, 3000.0])
+def test_robust_polyfit(ramp):
+    p = _profile(400, 7, ramp)
+    n = p.size
+    V = np.empty((n, 5))
+    K._legendre(n, 4, V)
+    trend = np.empty(n)
+    K._robust_polyfit(p, V, 2, trend, np.empty(n, np.uint8), np.empty(n), np.empty(n), np.empty(n))
+    np.testing.assert_allclose(trend, twin_robust_polyfit(p), rtol=1e-10)
+
+
+@pytest.mark.parametrize("ramp", [0.0, 30.0, 3000.0])
+def test_line_band_profiles(ramp):
+    pr, pc = _profile(400, 8, ramp), _profile(350, 9, ramp)
+    args = (np.array([29, 15], np.int64), 6.0, np.array([0.01, 0.2]), np.array([201, 433], np.int64),
+            np.array([36, 10], np.int64))
+    zl_r, zb_r, zl_c, zb_c = np.empty(400), np.empty(400), np.empty(350), np.empty(350)
+    scales = np.empty((2, 2))
+    K._line_band_profiles(pr, pc, *args, zl_r, zb_r, zl_c, zb_c, scales)
+    for ax, (p, zl, zb) in enumerate(((pr, zl_r, zb_r), (pc, zl_c, zb_c))):
+        wz, wzb, ws, wn = twin_line_band_profile(p, args[0][ax], 6.0, args[2][ax], args[3][ax], args[4][ax])
+        np.testing.assert_allclose(zl, wz, rtol=1e-8, atol=1e-8)
+        np.testing.assert_allclose(zb, wzb, rtol=1e-8, atol=1e-8)
+        np.testing.assert_allclose(scales[ax], [ws, wn], rtol=1e-10)
+    assert zl_r[400 // 3] > 6.0  # the line is found
+
+
+@pytest.mark.parametrize("m", [1, 9, 25, 49])
+def test_median_network(m):
+    net = K._median_network(m)
+    rng = np.random.default_rng(m)
+    v = np.round(rng.normal(size=(m, 200)), 1)  # ties too
+    for a, b in net:
+        lo, hi = np.empty(200), np.empty(200)
+        K._min_max(v[a], v[b], lo, hi)
+        np.testing.assert_array_equal(lo, np.minimum(v[a], v[b]))
+        v[a], v[b] = lo, hi
+    np.testing.assert_array_equal(v[m // 2], np.sort(v, axis=0)[m // 2])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("cols", [1, 2, 7, 16, 17, 3001])
+def test_fold_row_sum(dtype, cols):
+    img = _img((3, cols), dtype)
+    got = K._fold_row_sum(img, 1, 990.0, np.empty(max(1, cols // 2)), np.empty(max(1, cols // 2)))
+    assert got == pytest.approx(float((img[1].astype(np.float64) - 990.0).sum()), rel=1e-12, abs=1e-9)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 10, 11, 300, 301])
+def test_median(n):
+    rng = np.random.default_rng(n)
+    for _ in range(10):
+        v = np.round(rng.normal(size=n), 1)  # ties too
+        assert K._median(v.copy(), n) == np.median(v)

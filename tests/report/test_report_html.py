@@ -145,11 +145,28 @@ def test_mismatched_result_count_is_noted(document, results):
     assert any("2 analyses but 1 results" in n for n in ctx["notes"])
 
 
-@pytest.mark.parametrize("n_fail, n_error, n_verdicts, expected", [
-    (0, 0, 3, "PASS"), (1, 0, 3, "FAIL"), (1, 1, 3, "FAIL"), (0, 1, 3, "INCOMPLETE"), (0, 0, 0, "INCOMPLETE"),
+@pytest.mark.parametrize("n_fail, n_error, n_verdicts, n_open, expected", [
+    (0, 0, 3, 0, "PASS"), (1, 0, 3, 0, "FAIL"), (1, 1, 3, 0, "FAIL"), (0, 1, 3, 0, "INCOMPLETE"),
+    (0, 0, 0, 0, "INCOMPLETE"), (0, 0, 3, 1, "INCOMPLETE"), (1, 0, 3, 1, "FAIL"),
 ])
-def test_overall_status(n_fail, n_error, n_verdicts, expected):
-    assert overall_status(n_fail, n_error, n_verdicts) == expected
+def test_overall_status(n_fail, n_error, n_verdicts, n_open, expected):
+    assert overall_status(n_fail, n_error, n_verdicts, n_open) == expected
+
+
+def test_a_criterion_that_could_not_be_applied_makes_the_report_incomplete(tmp_path):
+    from phantomqc.core.types import AnalysisResult, InputInfo, Verdict
+
+    ok = Verdict("dr.artifacts.count", None, "pass", "x ≤ 0", "WS 76-2020")
+    info = Verdict("dr.mtf.at_nyquist", "horizontal", "not_evaluated", "—", "p", reason="no limit",
+                   has_criterion=False)
+    open_ = Verdict("dr.dark_noise.mean_pv", None, "not_evaluated", "x/spec ≤ 1", "WS 76-2020",
+                    reason="needs the manufacturer's specification")
+    r = AnalysisResult(InputInfo(("a.dcm",)), "dr.x", "dr.x", verdicts=(ok, info))
+    text = write_html({"analyses": [r.to_dict()]}, [], tmp_path).read_text(encoding="utf-8")
+    assert "banner-pass" in text  # an informational value alone does not block PASS
+    r = AnalysisResult(InputInfo(("a.dcm",)), "dr.x", "dr.x", verdicts=(ok, info, open_))
+    text = write_html({"analyses": [r.to_dict()]}, [], tmp_path).read_text(encoding="utf-8")
+    assert "banner-incomplete" in text and "could not be applied" in text
 
 
 def test_pass_banner(tmp_path, results):
