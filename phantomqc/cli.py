@@ -106,7 +106,8 @@ def _emit(doc: dict, results, json_target: str | None, report_dir: str | None) -
     s = doc["summary"]
     v = s["verdicts"]
     print(f"{s['analyses']} analyses: {v['pass']} pass, {v['fail']} fail, {v['not_evaluated']} not evaluated, "
-          f"{s['input_errors']} input error(s)", file=sys.stderr)
+          f"{v.get('no_limit', 0)} without a limit, {s['input_errors']} input error(s); overall {s['overall']}",
+          file=sys.stderr)
 
 
 def _cmd_demo(args) -> int:

@@ -41,6 +41,7 @@ def run_demo(out: Path, *, detector: str = "3000", profile: str = "taiyuan-2024"
     v = s["verdicts"]
     print(f"  analysed in {t2 - t1:.1f} s, report in {t3 - t2:.1f} s (total {t3 - t0:.1f} s)", file=sys.stderr)
     print(f"  {s['analyses']} analyses: {v['pass']} pass, {v['fail']} fail, {v['not_evaluated']} not evaluated, "
-          f"{s['input_errors']} input error(s); truth.json holds {n_true} known values", file=sys.stderr)
+          f"{v.get('no_limit', 0)} without a limit, {s['input_errors']} input error(s); overall {s['overall']}; "
+          f"truth.json holds {n_true} known values", file=sys.stderr)
     print(f"report: {html}\njson:   {out / 'analysis.json'}")
     return 2 if s["input_errors"] else 0
