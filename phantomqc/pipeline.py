@@ -48,6 +48,7 @@ class Task:
     spec: dict = field(default_factory=dict)
     device: dict = field(default_factory=dict)
     error: dict | None = None  # set when the task is known to be broken before it runs
+    warnings: tuple[str, ...] = ()  # found before the run, e.g. by io.scan on the series
 
 
 def _error_result(task: Task, err: dict, analyzer: str = "") -> AnalysisResult:
@@ -83,6 +84,11 @@ def run_task(task: Task) -> AnalysisResult:
 
     Any failure becomes the entry's ``error``; this function does not raise.
     """
+    r = _run_task(task)
+    return replace(r, warnings=tuple(task.warnings) + tuple(r.warnings)) if task.warnings else r
+
+
+def _run_task(task: Task) -> AnalysisResult:
     if task.error is not None:
         return _error_result(task, task.error)
     kinds = all_kinds()
@@ -104,7 +110,11 @@ def run_task(task: Task) -> AnalysisResult:
                                                                         **dict(out.parameters)},
                               details=out.details, visuals=tuple(out.visuals))
     except PhantomQCError as exc:
-        return _error_result(task, exc.to_dict())
+        err = exc.to_dict()
+        if not exc.path and task.paths:  # an analyzer does not know file names: name the task's inputs
+            names = ", ".join(task.paths[:3]) + (" ..." if len(task.paths) > 3 else "")
+            err = {**err, "message": f"{names}: {err['message']}", "path": task.paths[0]}
+        return _error_result(task, err)
     except Exception as exc:  # the batch boundary: report, never crash the batch
         tb = traceback.extract_tb(exc.__traceback__)
         where = f" at {Path(tb[-1].filename).name}:{tb[-1].lineno}" if tb else ""
@@ -178,6 +188,7 @@ def _tasks_from_paths(paths: Sequence[str], kind_override: str | None, progress:
             t = Task(kind=kind_override or "unidentified", paths=series_paths, params={})
             errors.append(_error_result(t, exc.to_dict(), analyzer="identify"))
             continue
+        series_warnings = tuple(getattr(s, "warnings", ()) or ())
         for d in decisions:
             kd = kinds[d.kind]
             params = {f.name: f.default for f in kd.fields}
@@ -187,9 +198,10 @@ def _tasks_from_paths(paths: Sequence[str], kind_override: str | None, progress:
                 err = InputError(f"the test {d.kind} needs {', '.join(missing)}, which only a manifest can give; "
                                  f"write a manifest (see `phantomqc kinds`)", path=paths_for[0])
                 tasks.append(Task(kind=d.kind, paths=paths_for, params=params, identified_by=d.reason,
-                                  error=err.to_dict()))
+                                  error=err.to_dict(), warnings=series_warnings))
             else:
-                tasks.append(Task(kind=d.kind, paths=paths_for, params=params, identified_by=d.reason))
+                tasks.append(Task(kind=d.kind, paths=paths_for, params=params, identified_by=d.reason,
+                                  warnings=series_warnings))
     return tasks, errors
 
 

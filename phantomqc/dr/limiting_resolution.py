@@ -128,6 +128,10 @@ class _Strip:
     width_mm: float
 
 
+# The lowest signal (0.1st percentile of the 0.5 mm image) must lie this far below the median for a lead gauge.
+MIN_LEAD_DEPTH = 0.25
+
+
 def find_gauges(image: NDArray, spacing_mm: tuple[float, float]) -> list[_Strip]:
     """Locate gauge strips (see the module docstring, step 1). Raises ``PhantomNotFoundError`` if none."""
     sy, sx = spacing_mm
@@ -137,6 +141,12 @@ def find_gauges(image: NDArray, spacing_mm: tuple[float, float]) -> list[_Strip]
     lead_lv = float(np.percentile(small, 0.1))
     if not open_lv - lead_lv > 0:
         raise PhantomNotFoundError("no line-pair gauge found: the image is uniform")
+    # lead bars transmit a few percent: the gauge is far darker than any gain gradient or heel effect
+    depth = (open_lv - lead_lv) / abs(open_lv) if open_lv else math.inf
+    if depth < MIN_LEAD_DEPTH:
+        raise PhantomNotFoundError(
+            f"no line-pair gauge found: the darkest part of the image is only {depth * 100:.0f} % below its median "
+            f"signal, while a lead gauge is at least {MIN_LEAD_DEPTH * 100:.0f} % darker than the open field")
     mask = small < open_lv - 0.4 * (open_lv - lead_lv)
     k = max(3, int(round(3.0 / (min(sy, sx) * f))))
     mask = ndimage.binary_closing(mask, np.ones((k, k), bool), border_value=0)

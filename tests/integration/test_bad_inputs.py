@@ -150,3 +150,35 @@ def test_no_phantom_in_view_is_an_error_entry(good, tmp_path):
     man = _manifest(tmp_path, good, '[[test]]\nkind = "dr.ghosting"\nimages = ["uniformity.dcm", "dark.dcm"]\n')
     code, doc = _run([man], tmp_path)
     _check(code, doc, "uniformity.dcm", ["block", "not found", "no "], {"dr.dark_noise", "dr.response_uniformity"})
+
+
+def test_inconsistent_series_is_split_and_reported(good, tmp_path):
+    """Two images that share a SeriesInstanceUID but differ in size are analysed apart, with a warning."""
+    d = tmp_path / "mixed"
+    d.mkdir()
+    ds = pydicom.dcmread(good / "dark.dcm")
+    small = pydicom.dcmread(good / "dark.dcm")
+    small.SeriesInstanceUID = ds.SeriesInstanceUID
+    small.SOPInstanceUID = generate_uid()
+    small.file_meta.MediaStorageSOPInstanceUID = small.SOPInstanceUID
+    arr = small.pixel_array[:1024, :1024].copy()
+    small.Rows, small.Columns = arr.shape
+    small.PixelData = arr.tobytes()
+    ds.save_as(d / "a.dcm")
+    small.save_as(d / "b.dcm")
+    code, doc = _run([d], tmp_path)
+    assert code == 0
+    entries = [a for a in doc["analyses"] if a["kind"] == "dr.dark_noise"]
+    assert len(entries) == 2
+    assert all(any("inconsistent series" in w for w in a["warnings"]) for a in entries)
+
+
+@pytest.mark.parametrize("kind,words", [("dr.limiting_resolution", "no line-pair gauge"),
+                                        ("dr.mtf", "edge")])
+def test_no_gauge_or_edge_in_view(good, tmp_path, kind, words):
+    """A flat field given to the resolution or MTF test: an error naming the file, not a number."""
+    code, doc = _run([good / "uniformity.dcm", "--kind", kind], tmp_path)
+    assert code == 2
+    (entry,) = doc["analyses"]
+    assert entry["error"] and "uniformity.dcm" in entry["error"]["message"] and words in entry["error"]["message"]
+    assert entry["measurements"] == []
