@@ -136,13 +136,17 @@ def find_gauges(image: NDArray, spacing_mm: tuple[float, float]) -> list[_Strip]
     """Locate gauge strips (see the module docstring, step 1). Raises ``PhantomNotFoundError`` if none."""
     sy, sx = spacing_mm
     f = max(1, int(round(0.5 / min(sy, sx))))
-    small = ndimage.gaussian_filter(block_mean(image, f), 1.0)
+    raw = block_mean(image, f)
+    small = ndimage.gaussian_filter(raw, 1.0)
     open_lv = float(np.median(small))
     lead_lv = float(np.percentile(small, 0.1))
     if not open_lv - lead_lv > 0:
         raise PhantomNotFoundError("no line-pair gauge found: the image is uniform")
-    # lead bars transmit a few percent: the gauge is far darker than any gain gradient or heel effect
-    depth = (open_lv - lead_lv) / abs(open_lv) if open_lv else math.inf
+    # Lead transmits a few percent: the gauge's solid lead is far darker than any gain gradient or heel effect.
+    # Measured on the unsmoothed 0.5 mm image (smoothing mixes the bars with the open field): reference gauges
+    # reach 0.43 (log response) to 0.87 (linear), flat fields with a +-5 % heel and a 7 % CV at most 0.09.
+    raw_med = float(np.median(raw))
+    depth = (raw_med - float(np.percentile(raw, 0.05))) / abs(raw_med) if raw_med else math.inf
     if depth < MIN_LEAD_DEPTH:
         raise PhantomNotFoundError(
             f"no line-pair gauge found: the darkest part of the image is only {depth * 100:.0f} % below its median "
