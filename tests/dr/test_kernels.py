@@ -90,6 +90,32 @@ def test_rect_sums(dtype):
     np.testing.assert_allclose(out, twin_rect_sums(img, 3, 50, 7, 80, 990.0), rtol=1e-12)
 
 
+@pytest.mark.parametrize("rows", [1, 3, 4, 5, 8, 67])
+def test_rect_sums_row_tails(rows):
+    """Rows taken four at a time, then one by one: every row count, and an empty column range."""
+    img = _img((70, 40), np.float32)
+    out = np.zeros(2)
+    K._rect_sums(img, 2, 2 + rows, 5, 38, 1000.0, out)
+    np.testing.assert_allclose(out, twin_rect_sums(img, 2, 2 + rows, 5, 38, 1000.0), rtol=1e-12)
+    K._rect_sums(img, 2, 2 + rows, 5, 5, 1000.0, out)
+    assert out[0] == 0.0 and out[1] == 0.0
+
+
+def test_roi_mean_sd_matches_numpy():
+    """Mean and SD (n - 1) from the shifted sums equal NumPy's two-pass values to 1e-9 at PV ~ 4000, SD ~ 50."""
+    from phantomqc.core.roi import RectROI
+    from phantomqc.dr._common import roi_mean_sd
+
+    rng = np.random.default_rng(3)
+    img = rng.normal(4000.0, 50.0, (300, 310)).astype(np.float32)
+    roi = RectROI(11, 17, 203, 257)
+    block = img[roi.slices].astype(np.float64)
+    m, s = roi_mean_sd(img, roi)
+    assert m == pytest.approx(block.mean(), rel=1e-9)
+    assert s == pytest.approx(block.std(ddof=1), rel=1e-9)
+
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape,f", [((64, 64), 8), ((67, 45), 6), ((5, 130), 7), ((10, 10), 16)])
 def test_block_sums(dtype, shape, f):
