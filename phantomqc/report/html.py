@@ -188,7 +188,7 @@ def build_context(document: dict, results: Sequence[Any], figure_set: Any = None
         },
         "test_type": _test_type_context(test_type),
         "devices": _devices(doc, analyses),
-        "counts": counts,
+        "counts": {**counts, "not_evaluated": n_open, "no_limit": counts["not_evaluated"] - n_open},
         "n_error": n_error,
         "n_analyses": len(analyses),
         "n_unconfirmed": n_unconfirmed,
@@ -315,7 +315,8 @@ def _analysis_context(index: int, a: dict, figure_set: Any) -> dict:
             "criterion": _str(v.get("criterion")),
             "reference": "" if reference is None else _with_unit(format_value(reference), unit),
             "status": status,
-            "status_label": _STATUS_LABELS.get(status, status.upper()),
+            "status_label": ("NO LIMIT" if status == "not_evaluated" and v.get("has_criterion", True) is False
+                             else _STATUS_LABELS.get(status, status.upper())),
             "reason": _str(v.get("reason")),
             "source": _source_text(v.get("source")),
             "test_type": _str(v.get("test_type")),

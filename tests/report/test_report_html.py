@@ -137,7 +137,7 @@ def test_missing_keys_are_tolerated(tmp_path):
 def test_document_without_analyses_uses_results(tmp_path, results):
     ctx = build_context({"profile": {"id": "x"}}, results)
     assert [a["kind"] for a in ctx["analyses"]] == ["dr.dark_noise", "dr.signal_transfer"]
-    assert ctx["counts"] == {"pass": 2, "fail": 1, "not_evaluated": 1}
+    assert ctx["counts"] == {"pass": 2, "fail": 1, "not_evaluated": 1, "no_limit": 0}
 
 
 def test_mismatched_result_count_is_noted(document, results):
