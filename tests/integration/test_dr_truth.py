@@ -69,20 +69,33 @@ def test_every_truth_value_is_recovered(dr_suite):
     assert checked >= 10
 
 
-def test_every_reported_metric_has_a_truth_for_linear_detectors(dr_suite):
-    if dr_suite.truth["parameters"]["detector"].get("response", "linear") != "linear":
-        pytest.skip("NNPS and DQE truths are derived for linear detectors only (reference_phantoms.dr)")
+# NNPS and DQE truths are derived for linear detectors only (reference_phantoms.dr): for a log or power-law
+# detector the linearised noise is not white. Those suites still measure the NNPS (without a truth) and have no
+# DQE test; the values are checked on the linear suites.
+_NNPS = {"dr.nnps.at_0p5_per_mm", "dr.nnps.at_nyquist"}
+
+
+def test_every_reported_metric_has_a_truth(dr_suite):
     truth_ids = {e["id"] for e in dr_suite.truth["expected"]}
     reported = {mid for (mid, _) in dr_suite.measured()}
+    if dr_suite.truth["parameters"]["detector"].get("response", "linear") != "linear":
+        assert _NNPS <= reported and "dr.dqe.at_0p5_per_mm" not in reported
+        reported -= _NNPS
     assert reported <= truth_ids, f"reported without a truth: {sorted(reported - truth_ids)}"
 
 
-def test_auto_model_is_the_generating_one_on_clean_detectors(dr_suite):
-    if dr_suite.truth["parameters"]["quality"] != "pass":
-        pytest.skip("the failing variant's drifting flat makes every model fit badly on purpose")
-    measured = dr_suite.measured()
-    (label,) = [lab for (mid, lab) in measured if mid == "dr.signal_transfer.r_squared"]
-    assert label == dr_suite.truth["parameters"]["signal_transfer"]["expected_model"]
+def test_auto_model_choice(suites):
+    """On clean detectors `auto` picks the generating model; on the failing variant (a 30 uGy flat that droops
+    by 34 %) it still reports one model, whose R^2 is the truth of that model."""
+    for sid, suite in suites.items():
+        measured = suite.measured()
+        (label,) = [lab for (mid, lab) in measured if mid == "dr.signal_transfer.r_squared"]
+        if suite.truth["parameters"]["quality"] == "pass":
+            assert label == suite.truth["parameters"]["signal_transfer"]["expected_model"], sid
+        else:
+            truth = {e["label"]: e["value"] for e in suite.truth["expected"]
+                     if e["id"] == "dr.signal_transfer.r_squared"}
+            assert measured[("dr.signal_transfer.r_squared", label)] == pytest.approx(truth[label], abs=0.002), sid
 
 
 def test_failing_variant_breaks_the_limits_by_design(suites):
