@@ -34,12 +34,21 @@ def _esf_bin(img, x0_mm, y0_mm, nx, ny, sx_mm, sy_mm, d_min_mm, inv_bin_mm, sums
 
 @njit
 def _block_sums(img, by, bx, out):
-    """``out[i, j] = sum(img[i*by:(i+1)*by, j*bx:(j+1)*bx])`` for the full blocks that ``out`` holds."""
+    """``out[i, j] = sum(img[i*by:(i+1)*by, j*bx:(j+1)*bx])`` for the full blocks that ``out`` holds.
+
+    Rows are added into a float64 column accumulator (a loop that vectorises), then folded per block; the
+    image is read once in its own dtype, never copied."""
     ny, nx = out.shape
+    ncols = nx * bx
+    cacc = np.zeros(ncols)
     for i in range(ny):
+        for x in range(ncols):
+            cacc[x] = 0.0
+        for r in range(i * by, (i + 1) * by):
+            for x in range(ncols):
+                cacc[x] += np.float64(img[r, x])
         for j in range(nx):
-            out[i, j] = 0.0
-    for r in range(ny * by):
-        i = r // by
-        for c in range(nx * bx):
-            out[i, c // bx] += img[r, c]
+            t = 0.0
+            for x in range(j * bx, (j + 1) * bx):
+                t += cacc[x]
+            out[i, j] = t

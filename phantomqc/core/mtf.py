@@ -40,36 +40,17 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from phantomqc._shared.errors import AnalysisError, InputError
+from phantomqc.core.roi import block_mean
 from phantomqc.core import _kernels
 from phantomqc.core.roi import RectROI
 from phantomqc.core.types import Quantity
 
 __all__ = ["SlantedEdgeResult", "EdgeLine", "slanted_edge_mtf", "locate_edge", "fit_edge_line",
-           "esf_to_mtf", "mtf50", "mtf_at", "block_mean", "MIN_EDGE_ANGLE_DEG", "MAX_EDGE_ANGLE_DEG"]
+           "esf_to_mtf", "mtf50", "mtf_at", "MIN_EDGE_ANGLE_DEG", "MAX_EDGE_ANGLE_DEG"]
 
 DEFAULT_WINDOW_HALF_WIDTH_MM = 10.0
 MIN_EDGE_ANGLE_DEG = 1.0
 MAX_EDGE_ANGLE_DEG = 10.0
-
-
-def block_mean(image: NDArray, factor: int) -> NDArray:
-    """Mean over ``factor x factor`` blocks (trailing partial blocks dropped); float64.
-
-    Example
-    -------
-    >>> block_mean(np.arange(16.0).reshape(4, 4), 2)
-    array([[ 2.5,  4.5],
-           [10.5, 12.5]])
-    """
-    f = int(factor)
-    if f < 1:
-        raise ValueError(f"factor must be a positive integer, got {factor!r}")
-    img = np.ascontiguousarray(image, dtype=np.float64)
-    out = np.empty((img.shape[0] // f, img.shape[1] // f), dtype=np.float64)
-    if out.size == 0:
-        raise InputError(f"image of shape {img.shape} is smaller than one {f} x {f} block")
-    _kernels._block_sums(img, f, f, out)
-    return out / (f * f)
 
 
 @dataclass(frozen=True)

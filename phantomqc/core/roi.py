@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["RectROI", "rect_roi_mm", "roi_stats"]
+__all__ = ["RectROI", "rect_roi_mm", "roi_stats", "block_mean"]
 
 
 @dataclass(frozen=True)
@@ -65,3 +65,30 @@ def roi_stats(image: np.ndarray, roi: RectROI) -> tuple[float, float]:
     mean = float(block.mean())
     sd = float(block.std(ddof=1)) if n > 1 else float("nan")
     return mean, sd
+
+
+def block_mean(image: np.ndarray, factor: int) -> np.ndarray:
+    """Mean over ``factor x factor`` blocks (trailing partial blocks dropped), float64.
+
+    The image is read once in its own dtype (float32 images are not copied).
+
+    Example
+    -------
+    >>> block_mean(np.arange(16.0).reshape(4, 4), 2)
+    array([[ 2.5,  4.5],
+           [10.5, 12.5]])
+    """
+    from phantomqc._shared.errors import InputError
+    from phantomqc.core import _kernels
+
+    f = int(factor)
+    if f < 1:
+        raise ValueError(f"factor must be a positive integer, got {factor!r}")
+    img = np.asarray(image)
+    if img.dtype.kind not in "fiu":
+        raise TypeError(f"block_mean needs a real-valued image, got dtype {img.dtype}")
+    out = np.empty((img.shape[0] // f, img.shape[1] // f), dtype=np.float64)
+    if out.size == 0:
+        raise InputError(f"image of shape {img.shape} is smaller than one {f} x {f} block")
+    _kernels._block_sums(np.ascontiguousarray(img), f, f, out)
+    return out / (f * f)

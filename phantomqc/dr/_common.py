@@ -13,7 +13,7 @@ from phantomqc.core.visuals import ImagePanel, RectOverlay
 from phantomqc.dr import _kernels
 
 __all__ = ["DR_MODALITIES", "check_dr_images", "as_image", "as_image_list", "spacing_list", "central_roi",
-           "roi_mean_sd", "block_mean", "display_factor", "roi_panel", "roi_overlay"]
+           "roi_mean_sd", "display_factor", "roi_panel", "roi_overlay"]
 
 DR_MODALITIES = ("DX", "CR", "RG", "DR")
 _KERNEL_DTYPES = (np.float32, np.float64, np.uint16, np.int16)
@@ -105,15 +105,6 @@ def roi_mean_sd(image: NDArray, roi: RectROI) -> tuple[float, float]:
 def display_factor(shape: tuple[int, int], max_px: int = 512) -> int:
     """Smallest integer block size that brings the larger side to at most ``max_px`` pixels."""
     return max(1, int(np.ceil(max(shape) / float(max_px))))
-
-
-def block_mean(image: NDArray, f: int) -> NDArray:
-    """Block means over ``f`` x ``f`` blocks (tail folded into the last block), float32."""
-    rows, cols = image.shape
-    nby, nbx = max(1, rows // f), max(1, cols // f)
-    out = np.empty((nby, nbx))
-    _kernels._block_sums(image, f, out)
-    return (out / block_counts(rows, cols, f)).astype(np.float32)
 
 
 def block_counts(rows: int, cols: int, f: int) -> NDArray:

@@ -64,30 +64,6 @@ def _rect_rows(a0, a1, a2, a3, n, shift, cs, cs2):
             cs2[j] += v * v
 
 
-@njit
-def _block_sums(img, f, out):
-    """Sum of each ``f`` x ``f`` block into ``out`` (float64, shape ``(max(1, rows // f), max(1, cols // f))``,
-    every element overwritten); tail rows and columns fold into the last block."""
-    rows, cols = img.shape
-    nby, nbx = out.shape
-    cacc = np.zeros(cols)
-    for by in range(nby):
-        y0 = by * f
-        y1 = rows if by == nby - 1 else y0 + f
-        for x in range(cols):
-            cacc[x] = 0.0
-        for y in range(y0, y1):
-            for x in range(cols):
-                cacc[x] += np.float64(img[y, x])
-        for bx in range(nbx):
-            x0 = bx * f
-            x1 = cols if bx == nbx - 1 else x0 + f
-            s = 0.0
-            for x in range(x0, x1):
-                s += cacc[x]
-            out[by, bx] = s
-
-
 @njit(parallel=True)
 def _flat_pass(img, f, k, shift, band_cuts, row_sums, col_parts, fine_sums, blk_sum, blk_sumsq, blk_min, blk_max):
     """One pass over a flat field, collecting everything the artefact search needs.

@@ -12,7 +12,8 @@ from phantomqc._shared.errors import PhantomNotFoundError
 from phantomqc.core.registry import TestOutput
 from phantomqc.core.roi import RectROI, rect_roi_mm
 from phantomqc.core.types import ImageData, Measurement, Quantity
-from phantomqc.dr._common import (as_image, block_mean, check_dr_images, display_factor, roi_panel,
+from phantomqc.core.roi import block_mean
+from phantomqc.dr._common import (as_image, check_dr_images, display_factor, roi_panel,
                                   roi_mean_sd, spacing_list)
 
 __all__ = ["GhostingResult", "ghosting", "locate_block", "run"]
@@ -50,7 +51,7 @@ def locate_block(image: NDArray, spacing_mm: tuple[float, float], *, block_size_
     a = as_image(image)
     sy, sx = spacing_mm
     f = display_factor(a.shape, max_px)
-    small = block_mean(a, f).astype(np.float64)
+    small = block_mean(a, f)
     open_level = float(np.median(small))
     dark_level = float(np.percentile(small, 0.1))
     mad = float(np.median(np.abs(small - open_level))) * 1.4826

@@ -49,7 +49,7 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from phantomqc._shared.errors import InputError, PhantomNotFoundError
-from phantomqc.core.mtf import block_mean
+from phantomqc.core.roi import block_mean
 from phantomqc.core.registry import TestOutput
 from phantomqc.core.types import ImageData, Measurement, Quantity
 from phantomqc.core.visuals import Band, Curve, Plot

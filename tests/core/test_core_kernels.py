@@ -34,11 +34,12 @@ def test_esf_bin_matches_twin(shape, angle, spacing, rng):
     assert counts.sum() > 0
 
 
-@pytest.mark.parametrize("shape,b", [((12, 12), 3), ((13, 17), 4), ((5, 5), 1)])
-def test_block_sums_matches_twin(shape, b, rng):
-    img = rng.normal(size=shape)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.uint16, np.int16])
+@pytest.mark.parametrize("shape,b", [((12, 12), 3), ((13, 17), 4), ((5, 5), 1), ((67, 45), 6)])
+def test_block_sums_matches_twin(shape, b, dtype, rng):
+    img = (rng.normal(size=shape) * 100 + 1000).astype(dtype)
     out = np.full((shape[0] // b, shape[1] // b), np.nan)
     _kernels._block_sums(img, b, b, out)
     ny, nx = out.shape
-    twin = img[:ny * b, :nx * b].reshape(ny, b, nx, b).sum(axis=(1, 3))
+    twin = img[:ny * b, :nx * b].astype(np.float64).reshape(ny, b, nx, b).sum(axis=(1, 3))
     np.testing.assert_allclose(out, twin, rtol=1e-12, atol=1e-12)

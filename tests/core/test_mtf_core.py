@@ -21,7 +21,8 @@ synth = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(synth)
 render_edge, true_mtf_normal = synth.render_edge, synth.true_mtf_normal
 from phantomqc._shared.errors import AnalysisError
-from phantomqc.core.mtf import block_mean, mtf50, mtf_at, slanted_edge_mtf
+from phantomqc.core.mtf import mtf50, mtf_at, slanted_edge_mtf
+from phantomqc.core.roi import block_mean
 
 
 @pytest.mark.parametrize("pitch,angle,sx,sy,orientation", [

@@ -28,14 +28,6 @@ def twin_rect_sums(img, r0, r1, c0, c1, shift):
     return v.sum(), (v * v).sum()
 
 
-def twin_block_sums(img, f):
-    iy, ny = _fold_index(img.shape[0], f)
-    ix, nx = _fold_index(img.shape[1], f)
-    out = np.zeros((ny, nx))
-    np.add.at(out, (iy[:, None], ix[None, :]), img.astype(np.float64))
-    return out
-
-
 def twin_flat_pass(img, f, k, shift):
     v = img.astype(np.float64) - shift
     iy, nfy = _fold_index(img.shape[0], f)
@@ -116,13 +108,6 @@ def test_roi_mean_sd_matches_numpy():
 
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape,f", [((64, 64), 8), ((67, 45), 6), ((5, 130), 7), ((10, 10), 16)])
-def test_block_sums(dtype, shape, f):
-    img = _img(shape, dtype)
-    out = np.full((max(1, shape[0] // f), max(1, shape[1] // f)), np.nan)
-    K._block_sums(img, f, out)
-    np.testing.assert_allclose(out, twin_block_sums(img, f), rtol=1e-12)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
