@@ -12,13 +12,7 @@ import math
 import numpy as np
 import pytest
 
-import importlib.util
-from pathlib import Path
-
-# load the shared generators by path under a unique name ("conftest" may be another directory's module)
-_spec = importlib.util.spec_from_file_location("_phantomqc_synthetic", Path(__file__).resolve().parents[1] / "core" / "conftest.py")
-synth = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(synth)
+import _synthetic as synth  # tests/ is on the pytest path (pyproject.toml)
 render_edge, true_mtf_normal = synth.render_edge, synth.true_mtf_normal
 from phantomqc._shared.errors import AnalysisError
 from phantomqc.core.mtf import mtf50, mtf_at, slanted_edge_mtf
