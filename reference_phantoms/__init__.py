@@ -4,8 +4,9 @@
 ``maker(out_dir, **options) -> Path`` (the manifest written).
 """
 
+from .ct import CT_PHANTOMS
 from .dr import DR_PHANTOMS
 
-PHANTOMS = {**DR_PHANTOMS}
+PHANTOMS = {**DR_PHANTOMS, **CT_PHANTOMS}
 
-__all__ = ["PHANTOMS", "DR_PHANTOMS"]
+__all__ = ["PHANTOMS", "DR_PHANTOMS", "CT_PHANTOMS"]

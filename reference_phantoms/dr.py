@@ -62,6 +62,7 @@ from scipy.optimize import brentq
 
 from phantomqc.core.roi import rect_roi_mm, roi_stats
 from phantomqc.io.write import new_uid, write_dx
+from reference_phantoms._writing import json_default, toml_value
 
 from ._detector import (DETECTOR_2048, DETECTOR_3000, F1, DetectorModel, Rendered,
                         aperture_blurred_interval, detector_preset, render)
@@ -860,26 +861,6 @@ def dr_suite(detector: str | DetectorModel = "3000", dtype: str = "uint16", seed
 # ----------------------------------------------------------------------------------------------------
 # writing
 # ----------------------------------------------------------------------------------------------------
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, np.integer)):
-        return str(int(v))
-    if isinstance(v, (float, np.floating)):
-        return repr(float(v))
-    if isinstance(v, str):
-        return json.dumps(v)
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    raise TypeError(f"cannot write {type(v).__name__} to TOML")
-
-
-def _json_default(o):
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
 # The reference detector's nominal dark offset is 100 PV; its "manufacturer" allows up to 150 PV.
@@ -917,18 +898,18 @@ def write_phantom_set(ps: PhantomSet, out_dir: str | Path, *, profile: str = "ws
     truth = {"schema": "phantomqc.truth/1", "generator": generator, "parameters": ps.parameters,
              "definitions": DEFINITIONS, "files": {im.filename: im.info for im in ps.images},
              "expected": ps.expected}
-    (out / "truth.json").write_text(json.dumps(truth, indent=1, default=_json_default))
-    lines = ['schema = "phantomqc.manifest/1"', f"profile = {_toml_value(profile)}",
-             f"test_type = {_toml_value(test_type)}", "",
+    (out / "truth.json").write_text(json.dumps(truth, indent=1, default=json_default))
+    lines = ['schema = "phantomqc.manifest/1"', f"profile = {toml_value(profile)}",
+             f"test_type = {toml_value(test_type)}", "",
              "# written by reference_phantoms.dr; the expected values are in truth.json", ""]
     spec = manufacturer_spec(ps)
     if spec:
         lines += ["# the reference detector's 'manufacturer specification' (acceptance criteria that need one)",
-                  "spec = {" + ", ".join(f"{_toml_value(k)} = {_toml_value(v)}" for k, v in spec.items()) + "}",
+                  "spec = {" + ", ".join(f"{toml_value(k)} = {toml_value(v)}" for k, v in spec.items()) + "}",
                   ""]
     for t in ps.tests:
         lines.append("[[test]]")
-        lines += [f"{k} = {_toml_value(v)}" for k, v in t.items()]
+        lines += [f"{k} = {toml_value(v)}" for k, v in t.items()]
         lines.append("")
     manifest = out / "manifest.toml"
     manifest.write_text("\n".join(lines))

@@ -204,6 +204,17 @@ def _check_truncated_elements(ds: Dataset, display: str, size: int, *, skip_pixe
 # ----------------------------------------------------------------------------------------------------
 
 
+def _joined(ds: Dataset | None, keyword: str) -> str:
+    """A string attribute that may be multi-valued (e.g. (0018,1210) *Convolution Kernel*), values joined by
+    a backslash as in the DICOM encoding; '' when absent."""
+    value = _get(ds, keyword)
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+        return "\\".join(str(v) for v in value)
+    return str(value).strip()
+
+
 def _get(ds: Dataset | None, keyword: str, default: Any = None) -> Any:
     """A converted element value, or ``default`` when absent, empty or unreadable."""
     if ds is None:
@@ -421,6 +432,11 @@ def _base_meta(ds: Dataset, display: str, transfer_syntax: str) -> ImageMeta:
         "frame_of_reference_uid": _str(ds, "FrameOfReferenceUID"),
         "spacing_between_slices_mm": _float(ds, "SpacingBetweenSlices"),
         "software_versions": _str(ds, "SoftwareVersions"),
+        "convolution_kernel": _joined(ds, "ConvolutionKernel"),
+        "ctdi_vol_mgy": _float(ds, "CTDIvol"),
+        "slice_location_mm": _float(ds, "SliceLocation"),
+        "gantry_tilt_deg": _float(ds, "GantryDetectorTilt"),
+        "spiral_pitch_factor": _float(ds, "SpiralPitchFactor"),
     }
     return ImageMeta(
         path=display,
