@@ -18,3 +18,14 @@ def test_kernel_twins_pass_without_the_jit():
     tail = proc.stdout[-3000:] + proc.stderr[-2000:]
     assert proc.returncode == 0, tail
     assert " passed" in proc.stdout and " failed" not in proc.stdout, tail
+
+
+def test_ct_kernel_twins_pass_without_the_jit():
+    env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
+    files = [str(ROOT / "ct" / f"test_{n}.py") for n in ("localize", "ctp404", "uniform", "resolution", "line_pairs",
+                                                          "low_contrast")]
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
+                           "-k", "twin or kernel", *files], env=env, capture_output=True, text=True, timeout=600)
+    tail = proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert proc.returncode == 0, tail
+    assert " passed" in proc.stdout and " failed" not in proc.stdout, tail
