@@ -154,9 +154,15 @@ def _validate_test(i: int, raw: dict, kinds: dict[str, KindDef], base: Path, lin
         hint = f" Kinds of that modality: {', '.join(close)}." if close else ""
         return err(f"unknown kind {kind_name!r}.{hint} See `phantomqc kinds`", "kind")
     images = raw.get("images")
+    if images is None and kind.min_images == 0:
+        images = []  # a kind that needs no image (e.g. ct.ctdi: dosimeter readings only) may omit 'images'
     if isinstance(images, str):
         images = [images]
-    if not isinstance(images, list) or not all(isinstance(x, str) for x in images) or not images:
+    if not isinstance(images, list) or not all(isinstance(x, str) for x in images) or \
+            (not images and kind.min_images > 0):
+        if kind.min_images == 0:
+            return err(f"'images' must be a list of file or folder paths relative to the manifest, or left out "
+                       f"({kind_name} needs no image), got {images!r}", "images")
         return err("'images' must be a non-empty list of file or folder paths relative to the manifest", "images")
     try:
         paths = expand_image_paths(images, base)
