@@ -5,10 +5,9 @@ response uniformity and artefact search together) takes at most 30 ms median aft
 longer than decoding that image. ``test_flat_field_analysis_meets_the_targets`` checks both in one run.
 """
 
-import statistics
-import time
 
 import pytest
+from _timing import median_s
 
 from phantomqc.dr import artifacts, dark_noise, ddi, ghosting, limiting_resolution, mtf, nnps, signal_transfer, \
     uniformity
@@ -25,14 +24,8 @@ def flat_field_suite(image):
     artifacts.run([image], {"threshold_sigma": 6.0})
 
 
-def _median_s(fn, *args, rounds=15):
-    fn(*args)  # warm-up: JIT compile / cache load, page faults
-    ts = []
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        fn(*args)
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
+def _median_s(fn, *args, rounds=15, warmup=1):
+    return median_s(fn, *args, rounds=rounds, warmup=warmup)
 
 
 def test_decode_3000(benchmark, suite_3000):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from phantomqc._shared.errors import InputError, PhantomNotFoundError
+from phantomqc._shared.errors import InputError, PhantomNotFoundError, PhantomQCError
 from phantomqc.core.registry import all_kinds
 
 __all__ = ["Decision", "identify_series", "DR_MODALITIES"]
@@ -82,9 +82,61 @@ def identify_series(series, *, kind: str | None = None) -> list[Decision]:
             f"could not tell which DR test this {first.modality} image is for: its description and comments name "
             f"no test, and it is not a uniform field ({why}). Give --kind KIND or list it in a manifest "
             f"(see `phantomqc kinds`)", path=paths[0])
+    if first.modality == "CT":
+        return [_identify_ct(series, paths)]
     raise PhantomNotFoundError(
         f"no analyzer for modality {first.modality or '(none)'} in phantomqc {_version()}: this version analyses "
-        f"DR/CR images (DX, CR); CT, MR and PET/SPECT analyzers are being added", path=paths[0])
+        f"DR/CR (DX, CR) and CT images; MR and PET/SPECT analyzers are being added", path=paths[0])
+
+
+# (pattern on SeriesDescription / ImageComments / ProtocolName, CT test kind)
+_CT_TAG_RULES: tuple[tuple[str, str], ...] = (
+    (r"cat ?phan|ctp ?404|ctp ?528", "ct.catphan"),
+    (r"\bacr\b|gammex|\b464\b", "ct.acr464"),
+    (r"\bwater\b|水模|water[ _-]?phantom", "ct.water"),
+)
+
+
+def _identify_ct(series, paths: tuple[str, ...]) -> Decision:
+    """A CT series: tags first, then the image (CatPhan CTP404 insert pattern, else a uniform cylinder)."""
+    text = _text_of(series.images[0].meta)
+    for pattern, kind in _CT_TAG_RULES:
+        m = re.search(pattern, text)
+        if m:
+            return Decision(kind, f"modality CT; description/comments contain '{m.group(0)}'", paths)
+    from phantomqc.ct._series import ct_series
+    from phantomqc.ct.localize import identify_catphan, localize
+
+    try:
+        s = ct_series(series.images, "identify")
+    except PhantomQCError as exc:
+        raise PhantomNotFoundError(f"could not identify this CT series: {exc.message}", path=paths[0]) from None
+    try:
+        pid, why, conf = identify_catphan(s.slices, s.spacing_mm, s.z_mm, thickness_mm=s.thickness_mm)
+        if conf >= 0.5:
+            return Decision("ct.catphan", f"modality CT; the image shows a CatPhan CTP404 pattern ({why})", paths)
+    except PhantomQCError:
+        pass
+    try:
+        loc = localize(s.slices, s.spacing_mm, s.z_mm, "water200", thickness_mm=s.thickness_mm)
+    except PhantomQCError as exc:
+        raise PhantomNotFoundError(f"could not identify this CT series: no CatPhan pattern, and no water cylinder "
+                                   f"({exc.message}). Give --kind KIND or a manifest", path=paths[0]) from None
+    mid = s.slices[len(s.slices) // 2]
+    c = loc.centers_px[len(s.slices) // 2]
+    r_px = 0.35 * loc.diameter_mm / s.spacing_mm[0]
+    if np.isfinite(c[0]):
+        y0, y1 = int(max(c[0] - r_px, 0)), int(c[0] + r_px)
+        x0, x1 = int(max(c[1] - r_px, 0)), int(c[1] + r_px)
+        core = mid[y0:y1:2, x0:x1:2]
+        spread = float(np.percentile(core, 99.5) - np.percentile(core, 0.5))
+        sd = float(np.std(core))
+        if 150.0 <= loc.diameter_mm <= 250.0 and abs(float(np.median(core))) < 100.0 and spread < 12.0 * max(sd, 1.0):
+            return Decision("ct.water", f"modality CT; a uniform cylinder of {loc.diameter_mm:.0f} mm with median "
+                            f"{float(np.median(core)):.0f} HU (a water phantom)", paths)
+    raise PhantomNotFoundError("could not tell which CT phantom this series shows: its description names none, it "
+                               "has no CatPhan insert pattern and it is not a uniform water cylinder. Give --kind "
+                               "ct.catphan|ct.acr464|ct.water or list it in a manifest", path=paths[0])
 
 
 def _version() -> str:
