@@ -21,7 +21,7 @@ Rendering model
   onto the coarse grid (every F-th fine pixel is a coarse pixel centre) and inverted. Centre offsets are drawn
   at the nearest 2 mm step and the remainder is a Fourier phase ramp (exact for the band-limited object); the
   fine grid is padded by 6 sigma + 2 mm so that nothing wraps into the image. A straight edge is the erf of the
-  PSF to < 0.01 % of its contrast (tests/reference_phantoms/test_ct_phantoms.py).
+  PSF to < 0.01 % of its contrast (tests/phantoms/test_ct_phantoms.py).
 * Through-plane: the slice sensitivity profile (SSP, :class:`SliceProfile`) has FWHM = the thickness. A slice is
   the SSP-weighted mix of the module cross-sections it overlaps (module boundaries are planes at z_min/z_max;
   outside every module there is air).
@@ -1318,7 +1318,7 @@ def ct_suite_specs(quality: str = "pass") -> dict[str, dict]:
     specs = {
         # 71 slices of 2.5 mm every 2 mm (overlapping) from -96 to 44 mm: the whole CatPhan 504
         "catphan504": dict(phantom="catphan504", thickness_mm=2.5, spacing_z_mm=2.0, z_start_mm=-96.0,
-                           z_stop_mm=44.0, noise_sd_hu=6.0, roll_deg=3.0, shift_mm=(4.0, -6.0),
+                           z_stop_mm=44.0, noise_sd_hu=4.0, roll_deg=3.0, shift_mm=(4.0, -6.0),
                            actual_thickness_mm=4.0 if fail else None),
         "catphan604": dict(phantom="catphan604", thickness_mm=5.0, spacing_z_mm=5.0, noise_sd_hu=4.0,
                            roll_deg=-2.0, couch=True, cupping_hu=12.0 if fail else 0.0),
@@ -1397,9 +1397,9 @@ def _maker(phantom_id: str, **defaults) -> Callable[..., Path]:
 CT_PHANTOMS: dict[str, Callable[..., Path]] = {
     "ct-suite": make_ct_suite,
     "ct-catphan504": _maker("catphan504", thickness_mm=2.5, spacing_z_mm=2.0, z_start_mm=-96.0, z_stop_mm=44.0,
-                            noise_sd_hu=6.0),
-    "ct-catphan604": _maker("catphan604", thickness_mm=2.5, noise_sd_hu=6.0),
-    "ct-catphan600": _maker("catphan600", thickness_mm=2.5, noise_sd_hu=6.0),
+                            noise_sd_hu=4.0),
+    "ct-catphan604": _maker("catphan604", thickness_mm=2.5, noise_sd_hu=4.0),
+    "ct-catphan600": _maker("catphan600", thickness_mm=2.5, noise_sd_hu=4.0),
     "ct-acr464": _maker("acr464", thickness_mm=5.0, noise_sd_hu=4.0, z_start_mm=-20.0, z_stop_mm=140.0),
     "ct-water": _maker("water200", thickness_mm=10.0, z_start_mm=-30.0, z_stop_mm=30.0, noise_sd_hu=3.0),
 }
