@@ -371,6 +371,8 @@ def _analysis_context(index: int, a: dict, figure_set: Any) -> dict:
         "error": error,
         "measurements": measurements,
         "verdicts": verdicts,
+        "judged": [v for v in verdicts if v["has_criterion"]],
+        "n_no_limit": sum(1 for v in verdicts if not v["has_criterion"]),
         "figures": figures,
         "figure_failures": failures,
     }

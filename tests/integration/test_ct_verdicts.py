@@ -36,7 +36,7 @@ def _verdicts(doc, phantom=None):
 
 
 @pytest.mark.parametrize("profile,test_type", [("ws519-2019", "acceptance"), ("ws519-2019", "status"),
-                                               ("taiyuan-2024", "status")])
+                                               ("taiyuan-2024", "acceptance"), ("taiyuan-2024", "status")])
 def test_passing_suite_passes(profile, test_type, tmp_path_factory):
     doc, _ = analyze([suite("pass", tmp_path_factory)], profile=profile, test_type=test_type)
     vs = _verdicts(doc)
@@ -52,7 +52,7 @@ def test_passing_suite_passes(profile, test_type, tmp_path_factory):
 
 
 @pytest.mark.parametrize("profile,test_type", [("ws519-2019", "acceptance"), ("ws519-2019", "status"),
-                                               ("taiyuan-2024", "status")])
+                                               ("taiyuan-2024", "acceptance"), ("taiyuan-2024", "status")])
 def test_failing_suite_fails_where_it_was_broken(profile, test_type, tmp_path_factory):
     doc, _ = analyze([suite("fail", tmp_path_factory)], profile=profile, test_type=test_type)
     vs = _verdicts(doc)
