@@ -140,6 +140,18 @@ def _nan_q(unit: str) -> Quantity:
     return Quantity(float("nan"), unit)
 
 
+def _mtf_points(freqs, mtf, sd_mtf_at, method: str, f_nyq: float, warnings: list[str]):
+    """MTF50 and MTF10 with their standard deviations; a level the curve never reaches is NaN with a warning."""
+    out = []
+    for name, level in (("MTF50", 0.5), ("MTF10", 0.1)):
+        v, u = _crossing_with_sd(freqs, mtf, level, sd_mtf_at)
+        if not math.isfinite(v):
+            warnings.append(f"ct.mtf ({method}): the MTF does not fall to the {name} level below twice the Nyquist "
+                            f"frequency ({20 * f_nyq:.1f} lp/cm); {name} not evaluated")
+        out.append((v, u))
+    return out
+
+
 def _crossing_with_sd(f: NDArray, m: NDArray, level: float, sd_at: callable) -> tuple[float, float | None]:
     """Frequency where ``m`` first falls below ``level`` and its SD (SD of m at that frequency / |slope|)."""
     fc = _crossing(f, m, level)
@@ -468,12 +480,7 @@ def mtf_from_bead(slices, spacing_mm, bead_px_guess: Sequence[tuple[float, float
             var /= float(_sphere_projection_transfer(np.array([frq]), bead_diameter_mm)[0]) ** 2
         return float(math.sqrt(var))
 
-    f50, u50 = _crossing_with_sd(f, mtf, 0.5, sd_mtf_at)
-    f10, u10 = _crossing_with_sd(f, mtf, 0.1, sd_mtf_at)
-    for name, v in (("MTF50", f50), ("MTF10", f10)):
-        if not math.isfinite(v):
-            warnings.append(f"ct.mtf (psf): the MTF does not fall to the {name} level below twice the Nyquist "
-                            f"frequency ({20 * f_nyq:.1f} lp/cm); {name} not evaluated")
+    (f50, u50), (f10, u10) = _mtf_points(f, mtf, sd_mtf_at, "psf", f_nyq, warnings)
 
     # ---- binned profile for the report ----------------------------------------------------------------------------
     nb = int(math.floor(R / dr))
@@ -824,12 +831,7 @@ def mtf_from_circular_edge(slices, spacing_mm, center_px: Sequence[tuple[float, 
         var = np.sum((g * sd_bin) ** 2) / S0 ** 2 / float(np.sinc(frq * dbin)) ** 4
         return float(math.sqrt(var))
 
-    f50, u50 = _crossing_with_sd(freqs, mtf, 0.5, sd_mtf_at)
-    f10, u10 = _crossing_with_sd(freqs, mtf, 0.1, sd_mtf_at)
-    for name, v in (("MTF50", f50), ("MTF10", f10)):
-        if not math.isfinite(v):
-            warnings.append(f"ct.mtf (esf): the MTF does not fall to the {name} level below twice the Nyquist "
-                            f"frequency ({20 * f_nyq:.1f} lp/cm); {name} not evaluated")
+    (f50, u50), (f10, u10) = _mtf_points(freqs, mtf, sd_mtf_at, "esf", f_nyq, warnings)
     params.update({"window_mm": (float(W1), float(W)), "lsf_centre_mm": xc, "edge_contrast_hu": contrast,
                    "noise_sd_hu": sd_pix, "nyquist_lp_per_cm": 10.0 * f_nyq, "n_pixels": int(counts.sum())})
     return CTMTFResult(

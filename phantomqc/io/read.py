@@ -660,7 +660,7 @@ def _decode(ds: Dataset, display: str, transfer_syntax: str, file_size: int | st
 
     try:
         decoder = get_decoder(ts)
-    except NotImplementedError:
+    except NotImplementedError:  # pydicom has no decoder at all for this syntax: say which package would add one
         raise InvalidImageError(
             f"cannot decode the pixel data: {_package_advice(ts)}", path=display) from None
     if not decoder.is_available:
@@ -686,8 +686,8 @@ def _decode(ds: Dataset, display: str, transfer_syntax: str, file_size: int | st
 def _to_float32(raw: np.ndarray, slope: float, intercept: float) -> np.ndarray:
     """``raw * slope + intercept`` as a new C-contiguous float32 array (one conversion pass, in-place rescale).
 
-    When the slope is not exact in float32 (or the data are 32-bit), the product is computed in float64 inside the ufunc's buffered loop and rounded once to float32, so no
-    float64 temporary of the whole image is allocated.
+    When the slope is not exact in float32 (or the data are 32-bit), the product is computed in float64 inside the
+    ufunc's buffered loop and rounded once to float32, so no float64 temporary of the whole image is allocated.
     """
     if slope == 1.0:
         out = raw.astype(np.float32)  # always a copy: never hand out a view of pydicom's buffer
