@@ -63,6 +63,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("kinds", help="the manifest's test kinds and their fields")
     sub.add_parser("metrics", help="every measurement id with unit, definition and source")
     sub.add_parser("schema", help="print the JSON Schema of the analysis document")
+    from phantomqc.cli_rubric import add_rubric_parser
+
+    add_rubric_parser(sub)
     return p
 
 
@@ -195,10 +198,16 @@ def _cmd_schema(args) -> int:
     return 0
 
 
+def _cmd_rubric(args) -> int:
+    from phantomqc.cli_rubric import cmd_rubric
+
+    return cmd_rubric(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handlers = {"analyze": _cmd_analyze, "demo": _cmd_demo, "phantoms": _cmd_phantoms, "profiles": _cmd_profiles,
-                "kinds": _cmd_kinds, "metrics": _cmd_metrics, "schema": _cmd_schema}
+                "kinds": _cmd_kinds, "metrics": _cmd_metrics, "schema": _cmd_schema, "rubric": _cmd_rubric}
     if args.verb is None:
         _parser().print_help()
         return 0

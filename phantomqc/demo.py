@@ -51,5 +51,46 @@ def run_demo(out: Path, *, detector: str = "3000", profile: str = "taiyuan-2024"
     print(f"  {s['analyses']} analyses: {v['pass']} pass, {v['fail']} fail, {v['not_evaluated']} not evaluated, "
           f"{v.get('no_limit', 0)} without a limit, {s['input_errors']} input error(s); overall {s['overall']}; "
           f"the truth files hold {n_true} known values", file=sys.stderr)
-    print(f"report: {html}\njson:   {out / 'analysis.json'}")
+    rubric_html = run_rubric_demo(out)
+    print(f"report: {html}\njson:   {out / 'analysis.json'}\nrubric: {rubric_html}")
     return 2 if s["input_errors"] else 0
+
+
+def run_rubric_demo(out: Path, *, month: str = "2026-10", seed: int = 0) -> Path:
+    """The rubric layer's part of the demo: a month of generated QC records, exams, NM cases, gold-standard
+    readings and radiology reports (``out/rubric_data``), turned into the clinical QC report ``out/rubric``."""
+    import csv
+
+    from phantomqc.report.rubric_html import write_rubric_report
+    from phantomqc.rubric.checks import check_reports
+    from phantomqc.rubric.gold import gold_standard
+    from phantomqc.rubric.nm import nm_indicators, read_cases
+    from phantomqc.rubric.sampling import load_sampling_rules, read_exams, sample_exams
+    from phantomqc.rubric.scoring import read_records
+    from phantomqc.rubric.stats import rubric_stats
+    from reference_phantoms.rubric import make_gold_readings, make_nm_month, make_rubric_month, make_sample_reports
+
+    data = Path(out) / "rubric_data"
+    print(f"phantomqc demo: writing a month ({month}) of clinical QC records, NM cases and reports to {data}",
+          file=sys.stderr)
+    records = make_rubric_month(data, month=month, seed=seed)
+    nm_cases = make_nm_month(data, month=month, seed=seed)
+    gold_file = make_gold_readings(data, month=month)
+    reports = make_sample_reports(data / "reports")
+    exams, exam_errors = read_exams(data / "exams.csv")
+    stats = rubric_stats(read_records(records), month=month, exams=exams)
+    sample = sample_exams(exams, load_sampling_rules(data / "sampling_rules.toml"), seed=seed, month=month)
+    cases, case_errors = read_cases(nm_cases)
+    nm = nm_indicators(cases, month=month, errors=case_errors)
+    with gold_file.open(encoding="utf-8") as fh:
+        gold = gold_standard(list(csv.DictReader(fh)))
+    checks = check_reports(reports)
+    html = write_rubric_report(Path(out) / "rubric", stats=stats, checks=checks, nm=nm, sample=sample, gold=gold,
+                               sources=[str(p.relative_to(out)) for p in (records, data / "exams.csv", nm_cases,
+                                                                         gold_file, data / "reports")])
+    m = stats["monthly"][0]
+    n_fail = sum(1 for r in checks["results"] if not r.get("error") and not r["result"]["passed"])
+    print(f"  rubric: {m['sampled_count']} QC'd exams, 合格率 {m['pass_rate_percent']:.1f} %, "
+          f"{len(stats['rejected'])} rejected row(s) (deliberate); {len(checks['results'])} reports checked, "
+          f"{n_fail} with findings; sample of {sample['n_sampled']}/{sample['n_exams']} exams", file=sys.stderr)
+    return html

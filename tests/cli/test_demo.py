@@ -26,3 +26,13 @@ def test_demo_writes_report_and_json(tmp_path, capsys):
         if e["id"] == "dr.dark_noise.mean_pv":
             assert measured[(e["id"], None)] == pytest.approx(e["value"], rel=0.005)
     assert "report:" in capsys.readouterr().out
+    # the rubric part: a month of clinical QC records, judged against the generator's truth
+    rub = out / "rubric"
+    rubric = json.loads((rub / "rubric.json").read_text(encoding="utf-8"))
+    rtruth = json.loads((out / "rubric_data" / "truth.json").read_text(encoding="utf-8"))
+    assert rubric["stats"]["monthly"][0]["sampled_count"] == rtruth["monthly"]["sampled_count"]
+    assert rubric["stats"]["monthly"][0]["passed_count"] == rtruth["monthly"]["passed_count"]
+    assert rubric["font"]["path"]  # Chinese labels drawn with a CJK font
+    assert len(rubric["charts"]) == 8 and all((rub / c["path"]).is_file() for c in rubric["charts"])
+    rhtml = (rub / "report.html").read_text(encoding="utf-8")
+    assert "图2 质控评分统计" in rhtml and "NM-08" in rhtml and "Cohen κ" in rhtml
