@@ -174,7 +174,7 @@ def _cmd_kinds(args) -> int:
         print(f"{k.name}\n  {k.summary}\n  modalities: {', '.join(k.modalities)}; images: {n}. {k.images_doc}")
         for f in k.fields:
             req = "required" if f.required else f"default {f.default!r}"
-            extra = f"; one per image" if f.per_image else ""
+            extra = "; one per image" if f.per_image else ""
             choices = f"; one of {', '.join(map(str, f.choices))}" if f.choices else ""
             unit = f" [{f.unit}]" if f.unit else ""
             print(f"  - {f.name} ({f.type}{unit}, {req}{extra}{choices}): {f.doc}")

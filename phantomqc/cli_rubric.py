@@ -38,6 +38,13 @@ def add_rubric_parser(sub) -> None:
     common(sa, "exam list (CSV or JSON)", report=False, month=True)
     sa.add_argument("--rules", required=True, metavar="TOML", help="sampling rules file")
     sa.add_argument("--seed", type=int, required=True, help="random seed (same seed, same sample)")
+    fl = rs.add_parser("filter", help="centralised QC (seed 001 7.2.1.3): select exams by date, device, part, person")
+    common(fl, "exam list (CSV or JSON)", report=False)
+    fl.add_argument("--from", dest="date_from", metavar="YYYY-MM-DD", help="first exam date (inclusive)")
+    fl.add_argument("--to", dest="date_to", metavar="YYYY-MM-DD", help="last exam date (inclusive)")
+    for name in ("device-type", "exam-part", "staff", "staff-role"):
+        fl.add_argument(f"--{name}", action="append", metavar="VALUE", help="keep exams with this value (repeatable)")
+    fl.add_argument("--text", action="append", metavar="TEXT", help="keep exams containing this text in any column")
     common(rs.add_parser("check", help="check radiology reports (seed 002; PET/CT seed 000; CMR seed 004)"),
            "report files (JSON, or text with the template headings)", many=True)
     common(rs.add_parser("nm", help="NM-01..NM-08 indicators (seed 000) from case records"), "case file (CSV or JSON)",
@@ -111,31 +118,11 @@ def _forms(args) -> int:
     return 0
 
 
-def _read_rows(path: str, what: str) -> list[dict]:
-    """A CSV or JSON list file as a list of row dicts (whole-file problems raise InputError naming the file)."""
-    import csv
-    import io
+def _read_rows(path: str, what: str, key: str = "rows") -> list[dict]:
+    """A CSV or JSON table file as a list of row dicts (whole-file problems raise InputError naming the file)."""
+    from phantomqc.rubric._tables import read_table
 
-    from phantomqc._shared.errors import InputError
-
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read the {what} as UTF-8 text: {exc}", path=p) from exc
-    if p.suffix.lower() == ".csv":
-        return list(csv.DictReader(io.StringIO(text)))
-    if p.suffix.lower() == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"not valid JSON: {exc}", path=p) from exc
-        if isinstance(data, dict):
-            data = next((v for v in data.values() if isinstance(v, list)), None)
-        if not isinstance(data, list):
-            raise InputError(f"expected a JSON list of {what} rows", path=p)
-        return data
-    raise InputError(f"unknown {what} file type '{p.suffix}'; expected .csv or .json", path=p)
+    return read_table(path, what=what, key=key)[0]
 
 
 def _score(args) -> int:
@@ -154,7 +141,7 @@ def _stats(args) -> int:
     from phantomqc.rubric.scoring import read_records
     from phantomqc.rubric.stats import rubric_stats
 
-    exams = _read_rows(args.exams, "exam list") if args.exams else None
+    exams = _read_rows(args.exams, "exam list", "exams") if args.exams else None
     doc = rubric_stats(read_records(args.input), month=args.month, exams=exams)
     _emit(doc, args.json)
     _report(args.report, stats=doc, sources=[args.input] + ([args.exams] if args.exams else []))
@@ -176,6 +163,21 @@ def _sample(args) -> int:
     n_bad = _rejected(doc, "errors")
     print(f"{doc['n_sampled']} of {doc['n_exams']} exam(s) sampled (seed {args.seed})", file=sys.stderr)
     return 2 if n_bad else 0
+
+
+def _filter(args) -> int:
+    from phantomqc.rubric.sampling import filter_exams, read_exams
+
+    exams, errors = read_exams(args.input)
+    kept = filter_exams(exams, date_from=args.date_from, date_to=args.date_to, device_type=args.device_type,
+                        exam_part=args.exam_part, staff=args.staff, staff_role=args.staff_role, text=args.text)
+    doc = {"schema": "phantomqc.rubric_filter/1", "source": args.input, "n_exams": len(exams), "n_selected": len(kept),
+           "filters": {k: getattr(args, k) for k in ("date_from", "date_to", "device_type", "exam_part", "staff",
+                                                     "staff_role", "text") if getattr(args, k) is not None},
+           "exams": kept, "errors": list(errors)}
+    _emit(doc, args.json, default_stdout=True)
+    print(f"{len(kept)} of {len(exams)} exam(s) selected", file=sys.stderr)
+    return 2 if _rejected(doc, "errors") else 0
 
 
 def _check(args) -> int:
@@ -209,7 +211,7 @@ def _nm(args) -> int:
 def _gold(args) -> int:
     from phantomqc.rubric.gold import gold_standard
 
-    doc = gold_standard(_read_rows(args.input, "readings"))
+    doc = gold_standard(_read_rows(args.input, "readings", "readings"))
     _emit(doc, args.json, default_stdout=not args.report)
     _report(args.report, gold=doc, sources=[args.input])
     return 2 if _rejected(doc, "errors") else 0
@@ -230,7 +232,7 @@ def _permissions(args) -> int:
         if not args.roles:
             raise InputError("--records needs --roles FILE (a table of qc_person and role)")
         table = {str(r.get("qc_person", "")).strip(): str(r.get("role", "")).strip()
-                 for r in _read_rows(args.roles, "role table")}
+                 for r in _read_rows(args.roles, "role table", "roles")}
         rs = read_records(args.records)
         doc["violations"] = check_record_permissions(rs, table, permissions=perms)
         doc["rejected"] = [{"row": e.row, "message": e.message} for e in rs.errors]
@@ -251,7 +253,7 @@ def cmd_rubric(args) -> int:
     from phantomqc._shared.errors import PhantomQCError
 
     verbs = {"forms": _forms, "score": _score, "stats": _stats, "sample": _sample, "check": _check, "nm": _nm,
-             "gold": _gold, "permissions": _permissions}
+             "gold": _gold, "permissions": _permissions, "filter": _filter}
     verb = args.rubric_verb or "forms"
     if args.rubric_verb is None:
         args.words, args.json = [], None

@@ -17,7 +17,7 @@ import traceback
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Iterable, Sequence
 
 from phantomqc import __version__
 from phantomqc._shared.errors import InputError, ManifestError, PhantomQCError

@@ -779,7 +779,7 @@ def _select(name: str, lo: float, hi: float, offset: float, zp: np.ndarray, pres
                 why = (f"{what} spans z {lo:.1f}..{hi:.1f} mm from the {origin_name} centre; no slice's profile "
                        f"(T = {T:g} mm) lies wholly inside it: {span}")
         else:
-            why = f"no slice shows the phantom"
+            why = "no slice shows the phantom"
         return (), why
     cand = np.nonzero(inside)[0]
     dist = np.abs(zp[cand] - offset)

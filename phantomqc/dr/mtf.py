@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-import numpy as np
 from numpy.typing import NDArray
 
 from phantomqc.dr._common import conversion_warning, linearize_images

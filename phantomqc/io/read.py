@@ -49,7 +49,7 @@ from pydicom.uid import UID
 from phantomqc._shared.errors import DicomAttributeError, InvalidImageError, PhantomQCError
 from phantomqc.core.types import ImageData, ImageMeta
 
-__all__ = ["read_image", "read_frames", "read_header", "scan", "Series", "ScanResult"]
+__all__ = ["read_image", "read_frames", "read_header"]
 
 #: Modalities whose images are projections: the spacing of interest is at the detector plane.
 PROJECTION_MODALITIES = frozenset({"DX", "CR", "MG", "RF", "XA", "IO", "PX", "RG", "DR"})

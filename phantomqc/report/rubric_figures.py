@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 __all__ = ["CJK_FAMILIES", "CjkFont", "find_cjk_font", "render_rubric_charts", "SCORE_COLORS"]
 

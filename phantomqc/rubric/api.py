@@ -20,14 +20,14 @@ a good request is reported in that document's ``rejected`` list and the other re
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 from phantomqc._shared.errors import InputError, PhantomQCError
 from phantomqc.rubric.forms import Form, load_forms
 from phantomqc.rubric.scoring import RecordSet, parse_records
 
 __all__ = ["SCORES_SCHEMA", "FORMS_SCHEMA", "ERROR_SCHEMA", "forms", "form", "score", "scores_document", "stats",
-           "sample", "check", "nm", "gold", "permissions", "handle", "ACTIONS"]
+           "sample", "filter_", "check", "nm", "gold", "permissions", "handle", "ACTIONS"]
 
 SCORES_SCHEMA = "phantomqc.rubric_scores/1"
 FORMS_SCHEMA = "phantomqc.rubric_forms/1"
@@ -126,6 +126,20 @@ def sample(exams: Any, rules: Any, *, seed: int, month: str | None = None) -> di
                                  month=month)
 
 
+_FILTER_KEYS = ("date_from", "date_to", "device_type", "exam_part", "staff", "staff_role", "text")
+
+
+def filter_(exams: Any, **filters: Any) -> dict:
+    """Centralised QC (seed 001 7.2.1.3): the exams matching every given filter (see
+    :func:`phantomqc.rubric.sampling.filter_exams`), with the exam list validated first."""
+    from phantomqc.rubric.sampling import filter_exams, parse_exams
+
+    rows, errors = parse_exams(_rows(exams, "exams", "exams"))
+    kept = filter_exams(rows, **filters)
+    return {"schema": "phantomqc.rubric_filter/1", "n_exams": len(rows), "n_selected": len(kept),
+            "filters": filters, "exams": kept, "errors": list(errors)}
+
+
 def check(report: Any) -> dict:
     """Check one report (template fields as an object, or the plain text with the template's headings)."""
     from phantomqc.rubric.checks import check_report
@@ -164,6 +178,7 @@ ACTIONS = {
     "stats": lambda req: stats(req.get("records"), month=req.get("month"), exams=req.get("exams")),
     "sample": lambda req: sample(req.get("exams"), req.get("rules") or {}, seed=req.get("seed", 0),
                                  month=req.get("month")),
+    "filter": lambda req: filter_(req.get("exams"), **{k: req[k] for k in _FILTER_KEYS if k in req}),
     "check": lambda req: check(req.get("report")),
     "nm": lambda req: nm(req.get("cases"), month=req.get("month")),
     "gold": lambda req: gold(req.get("readings")),

@@ -55,10 +55,7 @@ The output document is described in :func:`nm_indicators`.
 
 from __future__ import annotations
 
-import csv
 import functools
-import io
-import json
 import math
 import operator
 import sys
@@ -74,6 +71,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from phantomqc._shared.errors import InputError, ProfileError
+from phantomqc.rubric._tables import read_table
 from phantomqc.rubric.forms import get_form
 from phantomqc.rubric.scoring import RowError, _parse_date, _text, score_form
 from phantomqc.rubric.stats import _check_month, _month_of, _percent
@@ -533,33 +531,8 @@ def read_cases(path: str | Path, *, rules: NMRules | str | Path | None = None
         Only when the file as a whole is unusable: missing, not UTF-8, not JSON, not a list of cases, a CSV header
         without case_id/exam_date/case_type, or an unknown suffix.
     """
-    path = Path(path)
-    src = str(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read NM case records as UTF-8 text: {exc}", path=path) from exc
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        reader = csv.DictReader(io.StringIO(text))
-        header = [h.strip() for h in (reader.fieldnames or [])]
-        missing = [c for c in COMMON_COLUMNS if c not in header]
-        if missing:
-            raise InputError(f"CSV header lacks columns {missing}; every case file needs {', '.join(COMMON_COLUMNS)}",
-                             path=path)
-        reader.fieldnames = header
-        return parse_cases(list(reader), first_row=2, source=src, rules=rules)
-    if suffix == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"not valid JSON: {exc}", path=path) from exc
-        if isinstance(data, Mapping):
-            data = data.get("cases")
-        if not isinstance(data, list):
-            raise InputError("expected a JSON list of cases, or an object with a 'cases' list", path=path)
-        return parse_cases(data, first_row=1, source=src, rules=rules)
-    raise InputError(f"unknown case file type '{path.suffix}'; expected .csv or .json", path=path)
+    rows, first = read_table(path, what="NM case records", key="cases", required=COMMON_COLUMNS)
+    return parse_cases(rows, first_row=first, source=str(path), rules=rules)
 
 
 # --------------------------------------------------------------------------------------------------- indicators

@@ -22,10 +22,7 @@ Pure functions: no global state; the only randomness is ``numpy.random.default_r
 
 from __future__ import annotations
 
-import csv
 import datetime as _dt
-import io
-import json
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Mapping
@@ -41,6 +38,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from phantomqc._shared.errors import InputError
+from phantomqc.rubric._tables import read_table
 from phantomqc.rubric.scoring import STAFF_ROLES, _parse_date, _text
 from phantomqc.rubric.stats import _check_month, _natural
 
@@ -391,33 +389,8 @@ def read_exams(path: str | Path) -> tuple[list[dict], list[dict]]:
     >>> [e["exam_id"] for e in exams], errors[0]["row"]
     (['E1'], 3)
     """
-    path = Path(path)
-    src = str(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read the exam list as UTF-8 text: {exc}", path=path) from exc
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        reader = csv.DictReader(io.StringIO(text))
-        header = [h.strip() for h in (reader.fieldnames or [])]
-        missing = [c for c in EXAM_COLUMNS if c not in header]
-        if missing:
-            raise InputError(f"CSV header lacks columns {missing}; expected at least {', '.join(EXAM_COLUMNS)}",
-                             path=path)
-        reader.fieldnames = header
-        return parse_exams(list(reader), first_row=2, source=src)
-    if suffix == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"not valid JSON: {exc}", path=path) from exc
-        if isinstance(data, Mapping):
-            data = data.get("exams")
-        if not isinstance(data, list):
-            raise InputError("expected a JSON list of exams, or an object with an 'exams' list", path=path)
-        return parse_exams(data, first_row=1, source=src)
-    raise InputError(f"unknown exam list type '{path.suffix}'; expected .csv or .json", path=path)
+    rows, first = read_table(path, what="exam list", key="exams", required=EXAM_COLUMNS)
+    return parse_exams(rows, first_row=first, source=str(path))
 
 
 # ------------------------------------------------------------------------------------------------ sampling

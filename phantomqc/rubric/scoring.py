@@ -12,16 +12,14 @@ JSON (a list of objects, or ``{"records": [...]}``) the first record is row 1.
 
 from __future__ import annotations
 
-import csv
 import datetime as _dt
-import io
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from phantomqc._shared.errors import InputError
+from phantomqc.rubric._tables import read_table
 from phantomqc.rubric.forms import ITEM_CODE_PATTERN, Form, load_forms
 
 __all__ = ["RECORD_COLUMNS", "STAFF_ROLES", "PASS_TEXT", "FAIL_TEXT", "FDG", "Deduction", "FormScore", "QCRecord",
@@ -326,16 +324,6 @@ def parse_records(rows: Iterable[Mapping[str, Any]], *, first_row: int = 1, sour
     return RecordSet(records=tuple(good), errors=tuple(bad), source=source)
 
 
-def _csv_rows(text: str, source: str | None) -> list[dict]:
-    reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip() for h in (reader.fieldnames or [])]
-    missing = [c for c in RECORD_COLUMNS if c not in header]
-    if missing:
-        raise InputError(f"CSV header lacks columns {missing}; expected {', '.join(RECORD_COLUMNS)}", path=source)
-    reader.fieldnames = header
-    return list(reader)
-
-
 def read_records(path: str | Path, *, forms: Mapping[str, Form] | None = None) -> RecordSet:
     """Read a QC record file (``.csv`` or ``.json``, UTF-8) and score every record.
 
@@ -345,23 +333,5 @@ def read_records(path: str | Path, *, forms: Mapping[str, Form] | None = None) -
         Only when the file as a whole is unusable (missing, not UTF-8, not JSON, wrong header). A bad record is
         returned in ``RecordSet.errors`` with its row number.
     """
-    path = Path(path)
-    src = str(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read QC records as UTF-8 text: {exc}", path=path) from exc
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return parse_records(_csv_rows(text, src), first_row=2, source=src, forms=forms)
-    if suffix == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"not valid JSON: {exc}", path=path) from exc
-        if isinstance(data, Mapping):
-            data = data.get("records")
-        if not isinstance(data, list):
-            raise InputError("expected a JSON list of records, or an object with a 'records' list", path=path)
-        return parse_records(data, first_row=1, source=src, forms=forms)
-    raise InputError(f"unknown record file type '{path.suffix}'; expected .csv or .json", path=path)
+    rows, first = read_table(path, what="QC records", key="records", required=RECORD_COLUMNS)
+    return parse_records(rows, first_row=first, source=str(path), forms=forms)

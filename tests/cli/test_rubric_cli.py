@@ -141,3 +141,17 @@ def test_permissions_matrix_and_violation(month, tmp_path, capsys):
                  "--json", "-"]) == 1
     doc = json.loads(capsys.readouterr().out)
     assert doc["violations"] and all(v["form"] in ("report_quality", "report_review") for v in doc["violations"])
+
+
+def test_filter_centralised_qc(month, capsys):
+    out, _ = month
+    with (out / "exams.csv").open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    want = [r["exam_id"] for r in rows if r["device_type"] in ("MR", "CT") and r["staff"] == "技师04"
+            and "2026-10-05" <= r["exam_date"] <= "2026-10-09"]
+    assert 0 < len(want) < len(rows)
+    assert main(["rubric", "filter", str(out / "exams.csv"), "--device-type", "MR", "--device-type", "CT",
+                 "--staff", "技师04", "--from", "2026-10-05", "--to", "2026-10-09"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [e["exam_id"] for e in doc["exams"]] == want
+    assert doc["n_selected"] == len(want) and doc["n_exams"] == len(rows)

@@ -8,7 +8,6 @@ margin (x1.4 either side of 0.15) in log space. (MTF(1.0) = 0.3 with MTF(1.2) < 
 Gaussian x sinc: the Gaussian alone falls only by exp(-0.44 a) between 1.0 and 1.2.)
 """
 
-import math
 
 import numpy as np
 import pytest

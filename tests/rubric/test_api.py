@@ -47,3 +47,15 @@ def test_nm_action():
     doc = api.handle({"action": "nm", "cases": [case, dict(case, case_id="B2", extravasation="是")]})
     nm01 = next(i for i in doc["indicators"] if i["id"] == "NM-01")
     assert (nm01["numerator"], nm01["denominator"], nm01["rate_percent"]) == (1, 2, 50.0)
+
+
+def test_filter_action_validates_then_filters():
+    exams = [{"exam_id": "1", "exam_date": "2026-10-01", "device_type": "CT", "exam_part": "胸部", "staff": "技师01",
+              "staff_role": "technologist"},
+             {"exam_id": "2", "exam_date": "2026-10-02", "device_type": "MR", "exam_part": "头颅", "staff": "技师02",
+              "staff_role": "technologist"},
+             {"exam_id": "3", "exam_date": "2026-10-40", "device_type": "CT", "exam_part": "胸部", "staff": "技师01",
+              "staff_role": "technologist"}]
+    doc = api.handle({"action": "filter", "exams": exams, "device_type": "CT"})
+    assert [e["exam_id"] for e in doc["exams"]] == ["1"]  # exam 3 has a bad date: an error entry, not selected
+    assert [e["row"] for e in doc["errors"]] == [3]
