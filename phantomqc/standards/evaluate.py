@@ -78,6 +78,22 @@ def _apply(rule: Rule, x: float, ref: float | None) -> float:
     return x / ref  # ratio
 
 
+def _finite(m: Measurement | None) -> bool:
+    return m is not None and math.isfinite(m.value)
+
+
+def _condition(c: Criterion, by_key: Mapping[tuple, Measurement]) -> bool | None:
+    """Whether the criterion's ``when`` conditions hold (True when it has none); None when one cannot be decided
+    because its measurement is missing from the analysis."""
+    for metric, rule in c.when:
+        m = by_key.get((metric, None))
+        if not _finite(m):
+            return None
+        if not rule.holds(m.value):
+            return False
+    return True
+
+
 def _judge(c: Criterion, m: Measurement, others, refs: References, test_type: str) -> Verdict:
     base = dict(measurement=m.id, label=m.label, criterion=c.describe(),
                 source=" — ".join(s for s in (c.source, c.clause) if s), value=m.value, unit=m.unit,
@@ -127,7 +143,21 @@ def evaluate(measurements: Iterable[Measurement], profile: Profile, test_type: s
     by_key = {(m.id, m.label): m for m in ms}
     out: list[Verdict] = []
     for m in ms:
-        crits = profile.criteria_for(m.id, m.label, test_type)
+        crits, unknown = [], []
+        for c in profile.criteria_for(m.id, m.label, test_type):
+            state = _condition(c, by_key)
+            if state is None:
+                unknown.append(c)
+            elif state:
+                crits.append(c)
+        for c in unknown if not crits else ():
+            missing = ", ".join(w for w, _ in c.when if not _finite(by_key.get((w, None))))
+            out.append(Verdict(measurement=m.id, label=m.label, status="not_evaluated", criterion=c.describe(),
+                               source=" — ".join(s for s in (c.source, c.clause) if s), value=m.value, unit=m.unit,
+                               test_type=test_type, confirmed=c.confirmed,
+                               reason=f"the limit depends on {missing}, which this analysis did not measure"))
+        if unknown and not crits:
+            continue
         if not crits:
             out.append(Verdict(measurement=m.id, label=m.label, status="not_evaluated",
                                criterion="—", source=f"{profile.id} {profile.version}",

@@ -35,6 +35,15 @@ A profile is a TOML file in ``phantomqc/standards/profiles/`` (or any path given
       {reference = "metric:dr.limiting_resolution.nyquist_per_mm", deviation = "ratio", compare = ">=", limit = 0.8},
     ]
 
+    # a condition on another measurement of the same analysis (no label): the criterion applies only when
+    # it holds, e.g. the ACR limits that depend on the field strength
+    [[criterion]]
+    metric = "mr.uniformity.piu_percent"
+    test_type = "acceptance"
+    when = { metric = "mr.field_strength.t", compare = "<", limit = 2.0 }
+    compare = ">="
+    limit = 87.5
+
 With a reference, the value judged is ``d = (x - ref) / ref * 100`` (percent), ``x - ref`` (difference),
 ``x / ref`` (ratio) or ``x`` itself (none). ``reference = "baseline"`` takes the baseline of the same
 metric and label; ``"spec"`` the manufacturer's specification given in the manifest; ``"metric:<id>"``
@@ -107,6 +116,11 @@ class Rule:
                 "abs<=": abs(d) <= lim, "abs<": abs(d) < lim}[c]  # type: ignore[operator]
 
 
+def _when_text(metric: str, rule: Rule) -> str:
+    """``field_strength.t < 2.9`` for a condition on ``mr.field_strength.t``."""
+    return rule.describe(metric_symbol=metric.split(".", 1)[-1])
+
+
 def _fmt(v: float | None) -> str:
     if v is None:
         return "?"
@@ -124,13 +138,17 @@ class Criterion:
     source: str = ""
     confirmed: bool = True
     note: str = ""
+    when: tuple[tuple[str, Rule], ...] = ()
 
     @property
     def needs_baseline(self) -> bool:
         return any(r.reference == "baseline" for r in self.rules)
 
     def describe(self) -> str:
-        return " or ".join(r.describe(unit=self.unit) for r in self.rules)
+        text = " or ".join(r.describe(unit=self.unit) for r in self.rules)
+        if self.when:
+            text += " (when " + " and ".join(_when_text(m, r) for m, r in self.when) + ")"
+        return text
 
     def key(self, test_type: str) -> tuple:
         return (self.metric, self.label, test_type)
@@ -239,10 +257,21 @@ def _parse_criteria(data: dict, where: str, default_source: str) -> list[Criteri
         confirmed = c.get("confirmed", True)
         if not isinstance(confirmed, bool):
             raise ProfileError(f"criterion #{i + 1} ({metric}): 'confirmed' must be true or false", path=where)
+        when = c.get("when", ())
+        when = (when,) if isinstance(when, dict) else tuple(when)
+        conds = []
+        for w in when:
+            if not isinstance(w, dict) or w.get("metric") not in metrics:
+                raise ProfileError(f"criterion #{i + 1} ({metric}): 'when' needs a known metric id, got "
+                                   f"{w.get('metric') if isinstance(w, dict) else w!r}", path=where)
+            if w.get("reference", "none") != "none":
+                raise ProfileError(f"criterion #{i + 1} ({metric}): a 'when' condition compares the value itself "
+                                   f"(no reference)", path=where)
+            conds.append((w["metric"], _parse_rule(w, where, i)))
         out.append(Criterion(metric=metric, test_types=tts, rules=rules, unit=str(c.get("unit", metrics[metric].unit)),
                              label=c.get("label"), clause=str(c.get("clause", "")),
                              source=str(c.get("source", default_source)), confirmed=confirmed,
-                             note=str(c.get("note", ""))))
+                             note=str(c.get("note", "")), when=tuple(conds)))
     return out
 
 

@@ -83,7 +83,7 @@ def test_taiyuan_ct_items_are_the_seed_values():
     assert _crit(p, "ct.water.mean_hu", "stability").rules[0].reference == "baseline"
     hr = _crit(p, "ct.line_pairs.limiting_lp_per_cm", "status", label="high_resolution")
     assert hr.rules[0].limit == 10.0 and hr.source == "WS 519-2019"
-    assert p.chain == ("ws76-2020-dr", "ws519-2019")
+    assert p.chain == ("ws76-2020-dr", "ws519-2019", "wst263-2006")
 
 
 def test_ws519_ct_limits_per_test_type():
