@@ -33,16 +33,21 @@ def run_demo(out: Path, *, detector: str = "3000", profile: str = "taiyuan-2024"
     print(f"phantomqc demo: writing the CT reference phantoms (CatPhan 504 and 604, ACR 464, water) to {ct_suite}",
           file=sys.stderr)
     make_ct_suite(ct_suite, seed=0)
+    mr_suite = out / "phantoms" / "mr"
+    print(f"phantomqc demo: writing the MR reference phantoms (ACR large phantom with its repeat and sagittal "
+          f"localiser, MagNET SNR pair and flood) to {mr_suite}", file=sys.stderr)
+    mr_manifests = _make_mr_suite(mr_suite)
     t1 = time.perf_counter()
     print(f"  phantoms written in {t1 - t0:.1f} s; analysing", file=sys.stderr)
-    doc, results = analyze([suite / "manifest.toml", ct_suite / "manifest.toml"], profile=profile,
+    doc, results = analyze([suite / "manifest.toml", ct_suite / "manifest.toml", *mr_manifests], profile=profile,
                            test_type=test_type, workers=workers, progress=progress and sys.stderr.isatty(),
                            command="phantomqc demo")
     t2 = time.perf_counter()
     doc, html = write_report(doc, results, out)
     t3 = time.perf_counter()
     n_true = 0
-    for truth_file in [suite / "truth.json", *sorted(ct_suite.glob("*/truth.json")), ct_suite / "truth.json"]:
+    for truth_file in [suite / "truth.json", *sorted(ct_suite.glob("*/truth.json")), ct_suite / "truth.json",
+                       *sorted(mr_suite.glob("*/truth.json"))]:
         if truth_file.is_file():
             n_true += len(json.loads(truth_file.read_text(encoding="utf-8")).get("expected", []))
     s = doc["summary"]
@@ -54,6 +59,14 @@ def run_demo(out: Path, *, detector: str = "3000", profile: str = "taiyuan-2024"
     rubric_html = run_rubric_demo(out)
     print(f"report: {html}\njson:   {out / 'analysis.json'}\nrubric: {rubric_html}")
     return 2 if s["input_errors"] else 0
+
+
+def _make_mr_suite(out: Path) -> list[Path]:
+    """The MR twins of the demo, one folder each; returns their manifests."""
+    from reference_phantoms.mr import make_acr_localizer, make_acr_series, make_magnet_flood, make_magnet_snr_pair
+
+    return [make_acr_series(out / "acr", seed=0, repeat=True), make_acr_localizer(out / "acr_localizer", seed=0),
+            make_magnet_snr_pair(out / "magnet_snr", seed=0), make_magnet_flood(out / "magnet_flood", seed=0)]
 
 
 def run_rubric_demo(out: Path, *, month: str = "2026-10", seed: int = 0) -> Path:

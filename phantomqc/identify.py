@@ -14,7 +14,7 @@ import numpy as np
 from phantomqc._shared.errors import InputError, PhantomNotFoundError, PhantomQCError
 from phantomqc.core.registry import all_kinds
 
-__all__ = ["Decision", "identify_series", "DR_MODALITIES"]
+__all__ = ["Decision", "identify_series", "pair_single_images", "DR_MODALITIES"]
 
 DR_MODALITIES = ("DX", "CR", "RG", "DR")
 
@@ -84,9 +84,11 @@ def identify_series(series, *, kind: str | None = None) -> list[Decision]:
             f"(see `phantomqc kinds`)", path=paths[0])
     if first.modality == "CT":
         return [_identify_ct(series, paths)]
+    if first.modality == "MR":
+        return [_identify_mr(series, paths)]
     raise PhantomNotFoundError(
         f"no analyzer for modality {first.modality or '(none)'} in phantomqc {_version()}: this version analyses "
-        f"DR/CR (DX, CR) and CT images; MR and PET/SPECT analyzers are being added", path=paths[0])
+        f"DR/CR (DX, CR), CT and MR images; PET/SPECT analyzers are being added", path=paths[0])
 
 
 # (pattern on SeriesDescription / ImageComments / ProtocolName, CT test kind)
@@ -110,7 +112,7 @@ def _identify_ct(series, paths: tuple[str, ...]) -> Decision:
     try:
         s = ct_series(series.images, "identify")
     except PhantomQCError as exc:
-        raise PhantomNotFoundError(f"could not identify this CT series: {exc.message}", path=paths[0]) from None
+        raise PhantomNotFoundError(f"could not identify this CT series: {exc.cause}", path=paths[0]) from None
     try:
         pid, why, conf = identify_catphan(s.slices, s.spacing_mm, s.z_mm, thickness_mm=s.thickness_mm)
         if conf >= 0.5:
@@ -121,7 +123,7 @@ def _identify_ct(series, paths: tuple[str, ...]) -> Decision:
         loc = localize(s.slices, s.spacing_mm, s.z_mm, "water200", thickness_mm=s.thickness_mm)
     except PhantomQCError as exc:
         raise PhantomNotFoundError(f"could not identify this CT series: no CatPhan pattern, and no water cylinder "
-                                   f"({exc.message}). Give --kind KIND or a manifest", path=paths[0]) from None
+                                   f"({exc.cause}). Give --kind KIND or a manifest", path=paths[0]) from None
     mid = s.slices[len(s.slices) // 2]
     c = loc.centers_px[len(s.slices) // 2]
     r_px = 0.35 * loc.diameter_mm / s.spacing_mm[0]
@@ -137,6 +139,104 @@ def _identify_ct(series, paths: tuple[str, ...]) -> Decision:
     raise PhantomNotFoundError("could not tell which CT phantom this series shows: its description names none, it "
                                "has no CatPhan insert pattern and it is not a uniform water cylinder. Give --kind "
                                "ct.catphan|ct.acr464|ct.water or list it in a manifest", path=paths[0])
+
+
+# (pattern on SeriesDescription / ImageComments / ProtocolName, MR test kind). "snr" is matched between non-letters
+# because vendors write SNR_UNI_..., SNR SAG MEAS1, ...
+_MR_TAG_RULES: tuple[tuple[str, str], ...] = (
+    (r"(?<![a-z])acr(?![a-z])", "mr.acr"),
+    (r"(?<![a-z])snr(?![a-z])|signal[ _-]?to[ _-]?noise|信噪比|(?<![a-z])[0-9]?meas[0-9]?(?![a-z])|repeat",
+     "mr.snr_pair"),
+    (r"slice[ _-]?width|slicewidth|层厚", "mr.slice_width"),
+    (r"ghost|鬼影", "mr.ghosting"),
+    (r"uniformit|flood|均匀", "mr.flood"),
+)
+
+
+def _identify_mr(series, paths: tuple[str, ...]) -> Decision:
+    """An MR series: the localiser and the tags first, then the image (an 11-slice axial series of a 190 mm
+    cylinder is the ACR phantom; a single image of one object is a flood image)."""
+    from phantomqc.mr._series import mr_series
+
+    try:
+        s = mr_series(series.images, kind="identify", single_sagittal_is_localizer=False)
+    except PhantomQCError as exc:
+        raise PhantomNotFoundError(f"could not identify this MR series: {exc.cause}", path=paths[0]) from None
+    text = _text_of(series.images[0].meta) + " " + s.protocol_name.lower()
+    n = len(s.images)
+    acr_named = re.search(_MR_TAG_RULES[0][0], text)
+    if s.is_localizer and n == 1 and s.orientation == "sagittal":
+        return Decision("mr.acr_localizer", f"modality MR; a sagittal localiser ({s.localizer_reason})", paths)
+    for pattern, kind in _MR_TAG_RULES:
+        m = re.search(pattern, text)
+        if not m:
+            continue
+        if kind == "mr.acr" and n == 1 and s.orientation == "sagittal":
+            kind = "mr.acr_localizer"
+        if kind == "mr.acr" and n != 11:
+            continue
+        return Decision(kind, f"modality MR; description/protocol contain '{m.group(0)}'", paths)
+    if n == 11 and s.orientation == "axial":
+        from phantomqc.mr.localize import find_phantom
+
+        mid = s.images[6]
+        try:
+            circle = find_phantom(mid.pixels, mid.spacing_mm)
+        except PhantomQCError as exc:
+            raise PhantomNotFoundError(f"an 11-image axial MR series without a phantom in view on its 7th image "
+                                       f"({exc.cause})", path=paths[0]) from None
+        if 180.0 <= circle.diameter_mm <= 200.0:
+            return Decision("mr.acr", f"modality MR; 11 axial images of a {circle.diameter_mm:.0f} mm cylinder "
+                            f"(the ACR large phantom: 190 mm)", paths)
+    if acr_named and s.orientation == "axial" and n > 1:
+        raise PhantomNotFoundError(f"an ACR series ('{acr_named.group(0)}' in its description) needs the 11 axial "
+                                   f"slices; this one has {n} (a partial scan?). Send the whole series, or give "
+                                   f"--kind KIND for another test", path=paths[0])
+    if n in (1, 2):
+        from phantomqc.mr.localize import find_phantom
+
+        im = s.images[0]
+        try:
+            circle = find_phantom(im.pixels, im.spacing_mm)
+        except PhantomQCError as exc:
+            raise PhantomNotFoundError(f"no phantom in view, so no MR test applies: {exc.cause}",
+                                       path=paths[0]) from None
+        if n == 2:
+            return Decision("mr.snr_pair", "modality MR; two images of one slice (a repeated acquisition)", paths)
+        return Decision("mr.flood", f"modality MR; one image of a {circle.diameter_mm:.0f} mm object without a test "
+                        f"named in its tags: analysed as a flood (uniform object) image; give --kind to choose "
+                        f"another test", paths)
+    raise PhantomNotFoundError(f"could not tell which MR test this {n}-image {s.orientation} series is for: its "
+                               f"description names none and it is not an 11-slice ACR series. Give --kind KIND or "
+                               f"list it in a manifest (see `phantomqc kinds`)", path=paths[0])
+
+
+def pair_single_images(decisions: list[tuple[Decision, object]]) -> list[tuple[Decision, object]]:
+    """Join single-image ``mr.snr_pair`` decisions into pairs: two images in the same folder with the same matrix,
+    pixel spacing and slice position (two acquisitions of one slice). An image left without a partner is analysed
+    as a flood image (``mr.flood``), with the reason."""
+    import os
+
+    out, pending = [], {}
+    for d, s in decisions:
+        if d.kind != "mr.snr_pair" or len(d.paths) != 1:
+            out.append((d, s))
+            continue
+        im = s.images[0]
+        pos = im.meta.image_position_patient
+        key = (os.path.dirname(d.paths[0]), im.pixels.shape, tuple(round(v, 4) for v in im.spacing_mm),
+               None if pos is None else tuple(round(v, 1) for v in pos))
+        pending.setdefault(key, []).append((d, s))
+    for group in pending.values():
+        group.sort(key=lambda ds: ds[0].paths[0])
+        while len(group) >= 2:
+            (a, sa), (b, _) = group.pop(0), group.pop(0)
+            out.append((Decision("mr.snr_pair", f"{a.reason}; paired with {os.path.basename(b.paths[0])} (same "
+                                 f"folder, matrix, spacing and slice position)", a.paths + b.paths), sa))
+        for d, s in group:
+            out.append((Decision("mr.flood", f"{d.reason}, but no second acquisition of the same slice was found: "
+                                 f"analysed as a flood (uniform object) image", d.paths), s))
+    return out
 
 
 def _version() -> str:

@@ -170,7 +170,7 @@ def _tasks_from_manifest(path: Path, kind_override: str | None) -> tuple[list[Ta
 
 def _tasks_from_paths(paths: Sequence[str], kind_override: str | None, progress: bool
                       ) -> tuple[list[Task], list[AnalysisResult]]:
-    from phantomqc.identify import identify_series
+    from phantomqc.identify import identify_series, pair_single_images
     from phantomqc.io import scan
 
     res = scan(paths, progress=progress)
@@ -180,6 +180,7 @@ def _tasks_from_paths(paths: Sequence[str], kind_override: str | None, progress:
         errors.append(_error_result(t, e.to_dict(), analyzer="io"))
     tasks: list[Task] = []
     kinds = all_kinds()
+    identified = []
     for s in res.series:
         series_paths = tuple(dict.fromkeys(im.meta.path for im in s.images))
         try:
@@ -188,20 +189,22 @@ def _tasks_from_paths(paths: Sequence[str], kind_override: str | None, progress:
             t = Task(kind=kind_override or "unidentified", paths=series_paths, params={})
             errors.append(_error_result(t, exc.to_dict(), analyzer="identify"))
             continue
+        identified.extend((d, s) for d in decisions)
+    for d, s in pair_single_images(identified):
+        series_paths = tuple(dict.fromkeys(im.meta.path for im in s.images))
         series_warnings = tuple(getattr(s, "warnings", ()) or ())
-        for d in decisions:
-            kd = kinds[d.kind]
-            params = {f.name: f.default for f in kd.fields}
-            missing = [f.name for f in kd.fields if f.required]
-            paths_for = tuple(d.paths) if d.paths else series_paths
-            if missing:
-                err = InputError(f"the test {d.kind} needs {', '.join(missing)}, which only a manifest can give; "
-                                 f"write a manifest (see `phantomqc kinds`)", path=paths_for[0])
-                tasks.append(Task(kind=d.kind, paths=paths_for, params=params, identified_by=d.reason,
-                                  error=err.to_dict(), warnings=series_warnings))
-            else:
-                tasks.append(Task(kind=d.kind, paths=paths_for, params=params, identified_by=d.reason,
-                                  warnings=series_warnings))
+        kd = kinds[d.kind]
+        params = {f.name: f.default for f in kd.fields}
+        missing = [f.name for f in kd.fields if f.required]
+        paths_for = tuple(d.paths) if d.paths else series_paths
+        if missing:
+            err = InputError(f"the test {d.kind} needs {', '.join(missing)}, which only a manifest can give; "
+                             f"write a manifest (see `phantomqc kinds`)", path=paths_for[0])
+            tasks.append(Task(kind=d.kind, paths=paths_for, params=params, identified_by=d.reason,
+                              error=err.to_dict(), warnings=series_warnings))
+        else:
+            tasks.append(Task(kind=d.kind, paths=paths_for, params=params, identified_by=d.reason,
+                              warnings=series_warnings))
     return tasks, errors
 
 
@@ -330,8 +333,20 @@ def analyze(inputs: Sequence[str | Path], *, profile: str | None = None, test_ty
 
     cache: dict = {prof.id: prof}
     judged = []
+    kinds = all_kinds()
     for t, r in zip(tasks, results):
         pid = profile or t.profile or main_profile_id
+        if profile and t.profile and t.profile != profile and t.kind in kinds:
+            # the chosen profile has no limit for any measurement of this test (e.g. a DR profile and an MR
+            # manifest): judge it by its manifest's profile instead, and say so
+            if pid not in cache:
+                cache[pid] = load_profile(pid)
+            metrics = set(kinds[t.kind].metrics)
+            if not any(c.metric in metrics for c in cache[pid].criteria):
+                r = replace(r, warnings=tuple(r.warnings) + (
+                    f"judged against {t.profile} (its manifest's profile): {profile} has no limit for "
+                    f"{t.kind}",))
+                pid = t.profile
         tt = test_type or t.test_type or main_test_type
         try:
             judged.append(_judge(r, t, pid, tt, baseline or {}, cache))

@@ -6,7 +6,8 @@
 
 from .ct import CT_PHANTOMS
 from .dr import DR_PHANTOMS
+from .mr import MR_PHANTOMS
 
-PHANTOMS = {**DR_PHANTOMS, **CT_PHANTOMS}
+PHANTOMS = {**DR_PHANTOMS, **CT_PHANTOMS, **MR_PHANTOMS}
 
-__all__ = ["PHANTOMS", "DR_PHANTOMS", "CT_PHANTOMS"]
+__all__ = ["PHANTOMS", "DR_PHANTOMS", "CT_PHANTOMS", "MR_PHANTOMS"]

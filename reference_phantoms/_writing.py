@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["toml_value", "json_default"]
+__all__ = ["MR_IMAGE_STORAGE", "MR_ORIENTATIONS", "json_default", "toml_value", "write_mr"]
 
 
 def toml_value(v: Any) -> str:
@@ -32,3 +32,110 @@ def json_default(o):
     if isinstance(o, np.ndarray):
         return o.tolist()
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4"
+
+#: (0020,0037) of the orientations the MR twins use: axial (rows along +x, columns along +y), sagittal (rows along
+#: +y posterior, columns along -z inferior) and coronal (rows along +x, columns along -z).
+MR_ORIENTATIONS = {"axial": (1.0, 0.0, 0.0, 0.0, 1.0, 0.0), "sagittal": (0.0, 1.0, 0.0, 0.0, 0.0, -1.0),
+                   "coronal": (1.0, 0.0, 0.0, 0.0, 0.0, -1.0)}
+
+
+def write_mr(path, stored: np.ndarray, *, spacing_mm: tuple[float, float], position_mm: tuple[float, float, float],
+             orientation: tuple[float, ...] = MR_ORIENTATIONS["axial"], slice_thickness_mm: float = 5.0,
+             spacing_between_slices_mm: float | None = None, series_uid: str, study_uid: str,
+             frame_of_reference_uid: str, instance_number: int = 1, series_number: int = 1,
+             field_strength_t: float = 1.5, imaging_frequency_mhz: float | None = None, tr_ms: float = 500.0,
+             te_ms: float = 20.0, flip_deg: float = 90.0, pixel_bandwidth_hz: float = 130.0, averages: float = 1.0,
+             phase_encoding: str = "COL", image_type: tuple[str, ...] = ("ORIGINAL", "PRIMARY", "M", "ND"),
+             header: dict[str, Any] | None = None):
+    """Write one MR image as a DICOM Part 10 *MR Image Storage* file (the same Part-10 builder as ``write_ct``).
+
+    Parameters
+    ----------
+    path : str or Path
+        Output file; its parent folder is created when missing.
+    stored : ndarray, (y, x), uint16 or int16
+        Stored pixel values (no rescale: MR magnitude images are written as they are).
+    spacing_mm : (float, float)
+        (0028,0030) *Pixel Spacing* (row, column) in mm.
+    position_mm : (float, float, float)
+        (0020,0032) *Image Position (Patient)* of the top-left pixel centre.
+    orientation : six floats
+        (0020,0037) *Image Orientation (Patient)*; see :data:`MR_ORIENTATIONS`.
+    slice_thickness_mm, spacing_between_slices_mm : float
+        (0018,0050) and (0018,0088) (omitted when None).
+    field_strength_t, imaging_frequency_mhz : float
+        (0018,0087) *Magnetic Field Strength* (T) and (0018,0084) *Imaging Frequency* (MHz; default
+        42.577478 MHz/T x B0).
+    tr_ms, te_ms, flip_deg, pixel_bandwidth_hz, averages :
+        (0018,0080), (0018,0081), (0018,1314), (0018,0095) Hz/pixel, (0018,0083).
+    phase_encoding : "ROW" or "COL"
+        (0018,1312) *In-plane Phase Encoding Direction*.
+    image_type : tuple of str
+        (0008,0008) *Image Type* (add "LOCALIZER" for a localiser).
+    header : dict, optional
+        DICOM keywords mapped to values, set last (they override the defaults).
+
+    Returns
+    -------
+    Path
+    """
+    from pathlib import Path
+
+    from phantomqc.io.write import _apply_header, _ds, _image_pixel, _part10_dataset, _save, _stored_2d
+
+    path = Path(path)
+    arr = np.asarray(stored)
+    pixel_representation = _stored_2d(arr, "write_mr")
+    sy, sx = float(spacing_mm[0]), float(spacing_mm[1])
+    if not (sy > 0 and sx > 0):
+        raise ValueError(f"write_mr: spacing_mm must be positive; received {spacing_mm}")
+    if len(position_mm) != 3 or len(orientation) != 6:
+        raise ValueError(f"write_mr: position_mm needs 3 and orientation 6 numbers; received {position_mm}, "
+                         f"{orientation}")
+    if phase_encoding not in ("ROW", "COL"):
+        raise ValueError(f"write_mr: phase_encoding must be 'ROW' or 'COL'; received {phase_encoding!r}")
+    freq = 42.577478 * float(field_strength_t) if imaging_frequency_mhz is None else float(imaging_frequency_mhz)
+    ds = _part10_dataset(MR_IMAGE_STORAGE, "MR", series_uid=series_uid, study_uid=study_uid,
+                         instance_number=instance_number, series_number=series_number, patient_name="PHANTOM^MR",
+                         model_name="phantomqc MR scanner", device_serial="PQC-MR-0001", station_name="PHANTOMQC-MR")
+    ds.PatientPosition = "HFS"
+    ds.BodyPartExamined = "HEAD"
+    ds.FrameOfReferenceUID = frame_of_reference_uid
+    ds.PositionReferenceIndicator = ""
+    ds.ImageType = list(image_type)
+    ds.AcquisitionNumber = 1
+    ds.BurnedInAnnotation = "NO"
+    ds.ImagePositionPatient = [_ds(v) for v in position_mm]
+    ds.ImageOrientationPatient = [_ds(v) for v in orientation]
+    normal = np.cross(np.asarray(orientation[:3], float), np.asarray(orientation[3:], float))
+    ds.SliceLocation = _ds(float(np.dot(np.asarray(position_mm, float), normal)))
+    ds.PixelSpacing = [_ds(sy), _ds(sx)]
+    ds.SliceThickness = _ds(slice_thickness_mm)
+    if spacing_between_slices_mm is not None:
+        ds.SpacingBetweenSlices = _ds(spacing_between_slices_mm)
+    # MR Image module
+    ds.ScanningSequence = "SE"
+    ds.SequenceVariant = "NONE"
+    ds.ScanOptions = ""
+    ds.MRAcquisitionType = "2D"
+    ds.RepetitionTime = _ds(tr_ms)
+    ds.EchoTime = _ds(te_ms)
+    ds.EchoTrainLength = 1
+    ds.FlipAngle = _ds(flip_deg)
+    ds.MagneticFieldStrength = _ds(field_strength_t)
+    ds.ImagingFrequency = _ds(round(freq, 6))
+    ds.ImagedNucleus = "1H"
+    ds.PixelBandwidth = _ds(pixel_bandwidth_hz)
+    ds.NumberOfAverages = _ds(averages)
+    # frequency rows \ frequency columns \ phase rows \ phase columns, as the real Siemens (COL) and GE (ROW)
+    # series write it
+    ds.AcquisitionMatrix = ([int(arr.shape[1]), 0, 0, int(arr.shape[0])] if phase_encoding == "COL"
+                            else [0, int(arr.shape[1]), int(arr.shape[0]), 0])
+    ds.InPlanePhaseEncodingDirection = phase_encoding
+    ds.ReceiveCoilName = "HEAD"
+    _image_pixel(ds, arr, pixel_representation)
+    _apply_header(ds, header, "write_mr")
+    return _save(ds, arr, path)

@@ -501,6 +501,11 @@ def _frame_meta(ds: Dataset, base: ImageMeta, frame: int | None, n_frames: int,
     extra = dict(base.extra)
     if spacing is not None:
         extra["spacing_mm"] = spacing
+    if base.modality == "MR":
+        from phantomqc.io._mr_tags import mr_fields
+
+        extra.update(mr_fields(ds, frame))
+        extra["mr_fields_read"] = True  # the absent MR attributes are absent from the file too
     if _is_enhanced(ds):
         f = frame if frame is not None else 0
         pos = _functional_item(ds, f, "PlanePositionSequence")
