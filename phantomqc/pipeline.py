@@ -342,7 +342,10 @@ def analyze(inputs: Sequence[str | Path], *, profile: str | None = None, test_ty
             if pid not in cache:
                 cache[pid] = load_profile(pid)
             metrics = set(kinds[t.kind].metrics)
-            if not any(c.metric in metrics for c in cache[pid].criteria):
+            if t.profile not in cache:
+                cache[t.profile] = load_profile(t.profile)
+            if not any(c.metric in metrics for c in cache[pid].criteria) and \
+                    any(c.metric in metrics for c in cache[t.profile].criteria):
                 r = replace(r, warnings=tuple(r.warnings) + (
                     f"judged against {t.profile} (its manifest's profile): {profile} has no limit for "
                     f"{t.kind}",))

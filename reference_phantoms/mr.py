@@ -695,9 +695,12 @@ def _write_stack(folder: Path, images: np.ndarray, *, spacing, positions, orient
     return paths
 
 
-def _manifest(tests: list[dict], profile: str = "acr-mri") -> str:
+def _manifest(tests: list[dict], profile: str = "acr-mri", spec: dict | None = None) -> str:
     lines = ['schema = "phantomqc.manifest/1"', f"profile = {toml_value(profile)}", 'test_type = "acceptance"', "",
              "# written by reference_phantoms.mr; the expected values are in truth.json", ""]
+    if spec:
+        body = ", ".join(f"{toml_value(k)} = {toml_value(v)}" for k, v in spec.items())
+        lines += ["# the reference scanner's 'manufacturer specification'", f"spec = {{{body}}}", ""]
     for t in tests:
         lines.append("[[test]]")
         lines += [f"{k} = {toml_value(v)}" for k, v in t.items()]
@@ -858,8 +861,10 @@ def make_magnet_flood(out_dir, *, matrix: int = 256, fov_mm: float = 250.0, seed
                   "orientation": orientation, "s0": S0}
     (out / "truth.json").write_text(json.dumps(_truth(params, exp, [{"file": "series/MR0001.dcm"}]), indent=1,
                                                default=json_default))
+    # the twin's "manufacturer specification" of the WS/T 263 SNR: 80 % of the SNR it is made with
     (out / "manifest.toml").write_text(_manifest([{"kind": "mr.flood", "name": "magnet_flood",
-                                                   "images": ["series"]}], profile="wst263-2006"))
+                                                   "images": ["series"]}], profile="wst263-2006",
+                                                 spec={"mr.snr.wst263": round(0.8 * snr, 1)}))
     return out / "manifest.toml"
 
 
