@@ -857,6 +857,16 @@ def make_magnet_flood(out_dir, *, matrix: int = 256, fov_mm: float = 250.0, seed
     cpx = ((matrix - 1) / 2, (matrix - 1) / 2)
     exp = [_exp("mr.uniformity.wst263_percent", _wst263_percent(m, cpx, (h, h), MAGNET_FLOOD.diameter_mm / 2), "%",
                 "magnet_flood", "1 percentage point", "9 ROIs of 200 px on the noiseless image (axial disc)")]
+    if orientation == "axial":
+        rr = np.hypot(*np.meshgrid((np.arange(matrix) - cpx[0]) * h, (np.arange(matrix) - cpx[1]) * h, indexing="ij"))
+        r_ph = MAGNET_FLOOD.diameter_mm / 2
+        s75 = float(m[rr <= r_ph * math.sqrt(0.75)].mean())
+        s_c = float(m[rr <= math.sqrt(238.4 / math.pi)].mean())
+        exp.append(_exp("mr.snr.single_image", s75 / sigma, "1", "magnet_flood", "5 % (issue 4)",
+                        "mean noiseless signal in the central disc of 75 % of the phantom area / sigma"))
+        exp.append(_exp("mr.snr.wst263", s_c / sigma - math.sqrt(math.pi / 2), "1", "magnet_flood", "5 % (issue 4)",
+                        "(S - B) / sigma: S = mean noiseless signal in the central 238.4 mm^2 disc, B = the mean of "
+                        "Rayleigh background noise, sigma sqrt(pi/2)"))
     params = {"matrix": matrix, "fov_mm": fov_mm, "seed": seed, "snr": snr, "noise_sigma": sigma, "shading": shading,
                   "orientation": orientation, "s0": S0}
     (out / "truth.json").write_text(json.dumps(_truth(params, exp, [{"file": "series/MR0001.dcm"}]), indent=1,

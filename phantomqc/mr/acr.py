@@ -192,11 +192,15 @@ def run(images: list[ImageData], params: dict) -> TestOutput:
         hdr.append(Measurement("mr.field_strength.t", float(params["field_strength_t"]), "T", note="manifest"))
     ms += hdr
     smap = out["slice_map"]
+    # the ACR series are T1 (SE, TR 500 ms, TE 20 ms) and T2 (SE, TR 2000 ms, TE 80 ms): recorded, for the report
+    weighting = ("T1" if s.tr_ms < 1000.0 and (s.te_ms or 0.0) < 40.0 else
+                 "T2" if s.tr_ms >= 1000.0 and (s.te_ms or 0.0) >= 40.0 else "other") if s.tr_ms else "unknown"
     return TestOutput(measurements=tuple(ms), details=out["results"], visuals=_visuals(s, out),
                       warnings=tuple(warnings + out["warnings"]),
                       parameters={"phase_encoding": phase, "rotation_deg": out["rotation_deg"],
                                   "rotation_method": smap.rotation_method, "slice_map_confidence": smap.confidence,
-                                  "reversed": smap.reversed, "smoothing_kernel_px":
+                                  "reversed": smap.reversed, "weighting": weighting,
+                                  "tr_ms": s.tr_ms, "te_ms": s.te_ms, "smoothing_kernel_px":
                                       int(params.get("smoothing_kernel_px") or 25)},
                       phantom="acr_large", analyzer="mr.acr")
 
