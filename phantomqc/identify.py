@@ -86,9 +86,13 @@ def identify_series(series, *, kind: str | None = None) -> list[Decision]:
         return [_identify_ct(series, paths)]
     if first.modality == "MR":
         return [_identify_mr(series, paths)]
+    if first.modality == "NM":
+        return [_identify_nm(series, paths)]
+    if first.modality == "PT":
+        return [_identify_pt(series, paths)]
     raise PhantomNotFoundError(
         f"no analyzer for modality {first.modality or '(none)'} in phantomqc {_version()}: this version analyses "
-        f"DR/CR (DX, CR), CT and MR images; PET/SPECT analyzers are being added", path=paths[0])
+        f"DR/CR (DX, CR), CT, MR, NM and PT images", path=paths[0])
 
 
 # (pattern on SeriesDescription / ImageComments / ProtocolName, CT test kind)
@@ -209,6 +213,78 @@ def _identify_mr(series, paths: tuple[str, ...]) -> Decision:
     raise PhantomNotFoundError(f"could not tell which MR test this {n}-image {s.orientation} series is for: its "
                                f"description names none and it is not an 11-slice ACR series. Give --kind KIND or "
                                f"list it in a manifest (see `phantomqc kinds`)", path=paths[0])
+
+
+_NM_TAG_RULES: tuple[tuple[str, str], ...] = (
+    (r"jaszc?z?ak|jaszack", "spect.jaszczak"),
+    (r"(?<![a-z])unif|flood|均匀", "nm.uniformity"),
+    (r"four[ _-]?bar|4[ _-]?bar", "nm.four_bar"),
+    (r"quadrant", "nm.quadrant_bar"),
+)
+
+
+def _identify_nm(series, paths: tuple[str, ...]) -> Decision:
+    """A gamma-camera / SPECT series: tags first (description, a RECON TOMO image type), then the image: a flood
+    (its field uniform within 15 %), four bars (the four-bar analysis finds them at the header's pixel size within
+    10 %), else quadrant bars."""
+    from phantomqc.pet_spect.planar import block_sum, four_bar
+
+    meta = series.images[0].meta
+    text = _text_of(meta)
+    for pattern, kind in _NM_TAG_RULES:
+        m = re.search(pattern, text)
+        if m:
+            return Decision(kind, f"modality NM; description/comments contain '{m.group(0)}'", paths)
+    image_type = " ".join(meta.extra.get("image_type", ())).upper()
+    n = len(series.images)
+    if "RECON" in image_type or n >= 10:
+        return Decision("spect.jaszczak", f"modality NM; a reconstruction of {n} slices "
+                        f"({'RECON TOMO in (0008,0008)' if 'RECON' in image_type else 'many frames'}): analysed as "
+                        f"the Jaszczak phantom", paths)
+    if n != 1:
+        raise PhantomNotFoundError(f"could not tell which NM test this {n}-image series is for. Give --kind KIND or "
+                                   f"a manifest", path=paths[0])
+    im = series.images[0]
+    px = np.asarray(im.pixels, dtype=np.float64)
+    if not np.isfinite(px).all() or px.max() <= 0:
+        raise PhantomNotFoundError("the NM image is empty: no counts", path=paths[0])
+    k = max(1, int(round(6.4 / im.spacing_mm[1])))
+    b = block_sum(px, k)
+    field = b > 0.5 * np.percentile(b, 99)
+    vals = b[field]
+    cv = float(vals.std() / vals.mean()) if vals.size > 8 else float("inf")
+    if cv < 0.15:
+        return Decision("nm.uniformity", f"modality NM; a uniform field (block CV {cv * 100:.1f} % over the "
+                        f"{int(field.sum())} blocks above half the maximum): a flood", paths)
+    try:
+        fb = four_bar(px, im.spacing_mm)
+        ok = all(abs(fb.pixel_size_mm[a].value / im.spacing_mm[1] - 1.0) < 0.10 for a in ("x", "y"))
+    except (PhantomQCError, KeyError, ValueError):
+        ok = False
+    if ok:
+        return Decision("nm.four_bar", "modality NM; four line sources found 100 mm apart at the header's pixel size",
+                        paths)
+    return Decision("nm.quadrant_bar", f"modality NM; not a uniform field (block CV {cv * 100:.0f} %) and no four "
+                    f"bars: analysed as a quadrant-bar image; give --kind to choose another test", paths)
+
+
+def _identify_pt(series, paths: tuple[str, ...]) -> Decision:
+    """A PET series: a volume in which the IEC body phantom's six spheres are found is the NEMA IQ test."""
+    from phantomqc.pet_spect.nema_iq import locate_iec
+    from phantomqc.pet_spect.runners import volume_of
+
+    n = len(series.images)
+    if n < 20:
+        raise PhantomNotFoundError(f"a PET series of {n} images: phantomqc's PET tests need a volume (the IEC body "
+                                   f"phantom). Give --kind KIND or a manifest", path=paths[0])
+    try:
+        vol, spacing, _ = volume_of(series.images, "identify", "PT")
+        loc = locate_iec(vol, spacing)
+    except PhantomQCError as exc:
+        raise PhantomNotFoundError(f"a PET volume without the IEC body phantom's spheres ({exc.cause}). Give --kind "
+                                   f"KIND or a manifest", path=paths[0]) from None
+    return Decision("pet.nema_iq", f"modality PT; {n} slices with six spheres on a ring at z = "
+                    f"{loc.plane_z_mm:.0f} mm: the IEC body phantom", paths)
 
 
 def pair_single_images(decisions: list[tuple[Decision, object]]) -> list[tuple[Decision, object]]:

@@ -39,3 +39,13 @@ def test_mr_kernel_twins_pass_without_the_jit():
     tail = proc.stdout[-3000:] + proc.stderr[-2000:]
     assert proc.returncode == 0, tail
     assert " passed" in proc.stdout and " failed" not in proc.stdout, tail
+
+
+def test_pet_spect_kernel_twins_pass_without_the_jit():
+    env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
+    files = [str(ROOT / "pet_spect" / "test_pet_spect_kernels.py")]
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
+                           *files], env=env, capture_output=True, text=True, timeout=600)
+    tail = proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert proc.returncode == 0, tail
+    assert " passed" in proc.stdout and " failed" not in proc.stdout, tail

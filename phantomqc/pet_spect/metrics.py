@@ -27,10 +27,10 @@ METRICS = (
               "Hander et al. 1997; IAEA NMQC"),
     MetricDef("nm.quadrant_bar.fwhm_mm", "mm", "FWHM of the Gaussian LSF whose MTF at the quadrant's bar frequency "
               "equals the measured MTF; label = bar width.", "Hander et al. 1997; IAEA NMQC"),
-    MetricDef("nm.line_source.fwhm_mm", "mm", "FWHM of a line-source profile by parabolic-peak interpolation.",
-              f"{_NU1}, spatial resolution"),
-    MetricDef("nm.line_source.fwtm_mm", "mm", "FWTM of a line-source profile by parabolic-peak interpolation.",
-              f"{_NU1}, spatial resolution"),
+    MetricDef("nm.line_source.fwhm_mm", "mm", "FWHM of a line-source profile by parabolic-peak interpolation; "
+              "label = the profile axis.", f"{_NU1}, spatial resolution", labels=("x", "y")),
+    MetricDef("nm.line_source.fwtm_mm", "mm", "FWTM of a line-source profile by parabolic-peak interpolation; "
+              "label = the profile axis.", f"{_NU1}, spatial resolution", labels=("x", "y")),
     MetricDef("nm.cor.deviation_mm", "mm", "Centre of rotation: x offset of the fitted sinusoid from the image "
               "centre (label x), and the axial (y) deviation of the point source over the rotation (label y).",
               f"{_NU1}, SPECT centre of rotation", labels=("x", "y")),
@@ -42,7 +42,8 @@ METRICS = (
     MetricDef("nm.tomo_uniformity.center_to_border", "1", "Ratio of the central to the border counts of the summed "
               "uniform section (attenuation and scatter correction check).", "IAEA NMQC, tomographic uniformity"),
     MetricDef("nm.tomo_contrast.max_percent", "%", "Cold-sphere contrast (1 - C_min/C_background) x 100 per sphere of "
-              "the Jaszczak phantom, largest first.", "IAEA NMQC, tomographic contrast", labels=_SPHERES_NM),
+              "the Jaszczak phantom, largest first (NMQC reports the Michelson form (C_B - C_min)/(C_B + C_min) x 100; "
+              "the two are related by C = 2M/(1 + M)).", "IAEA NMQC, tomographic contrast", labels=_SPHERES_NM),
     MetricDef("nm.tomo_contrast.mean_percent", "%", "Cold-sphere contrast (1 - C_mean/C_background) x 100 per sphere.",
               "IAEA NMQC, tomographic contrast", labels=_SPHERES_NM),
     MetricDef("pet.nema_iq.contrast_percent", "%", "Hot-sphere percent contrast Q_H = (C_H/C_B - 1)/(a_H/a_B - 1) x "
