@@ -7,45 +7,27 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent
 
+#: family -> (test files, pytest -k expression or None)
+FAMILIES = {
+    "dr_core": ([ROOT / "dr" / "test_kernels.py", ROOT / "core" / "test_core_kernels.py"], None),
+    "ct": ([ROOT / "ct" / f"test_{n}.py" for n in ("localize", "ctp404", "uniform", "resolution", "line_pairs",
+                                                    "low_contrast")], "twin or kernel"),
+    "mr": ([ROOT / "mr" / "test_mr_kernels.py"], None),
+    "pet_spect": ([ROOT / "pet_spect" / "test_pet_spect_kernels.py"], None),
+}
 
-def test_kernel_twins_pass_without_the_jit():
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_kernel_twins_pass_without_the_jit(family):
+    files, k = FAMILIES[family]
     env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
-    files = [str(ROOT / "dr" / "test_kernels.py"), str(ROOT / "core" / "test_core_kernels.py")]
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
-                           *files], env=env, capture_output=True, text=True, timeout=600)
-    tail = proc.stdout[-3000:] + proc.stderr[-2000:]
-    assert proc.returncode == 0, tail
-    assert " passed" in proc.stdout and " failed" not in proc.stdout, tail
-
-
-def test_ct_kernel_twins_pass_without_the_jit():
-    env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
-    files = [str(ROOT / "ct" / f"test_{n}.py") for n in ("localize", "ctp404", "uniform", "resolution", "line_pairs",
-                                                          "low_contrast")]
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
-                           "-k", "twin or kernel", *files], env=env, capture_output=True, text=True, timeout=600)
-    tail = proc.stdout[-3000:] + proc.stderr[-2000:]
-    assert proc.returncode == 0, tail
-    assert " passed" in proc.stdout and " failed" not in proc.stdout, tail
-
-
-def test_mr_kernel_twins_pass_without_the_jit():
-    env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
-    files = [str(ROOT / "mr" / "test_mr_kernels.py")]
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
-                           *files], env=env, capture_output=True, text=True, timeout=600)
-    tail = proc.stdout[-3000:] + proc.stderr[-2000:]
-    assert proc.returncode == 0, tail
-    assert " passed" in proc.stdout and " failed" not in proc.stdout, tail
-
-
-def test_pet_spect_kernel_twins_pass_without_the_jit():
-    env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
-    files = [str(ROOT / "pet_spect" / "test_pet_spect_kernels.py")]
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
-                           *files], env=env, capture_output=True, text=True, timeout=600)
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist"]
+    cmd += ["-k", k] if k else []
+    proc = subprocess.run(cmd + [str(f) for f in files], env=env, capture_output=True, text=True, timeout=600)
     tail = proc.stdout[-3000:] + proc.stderr[-2000:]
     assert proc.returncode == 0, tail
     assert " passed" in proc.stdout and " failed" not in proc.stdout, tail
