@@ -37,9 +37,16 @@ def run_demo(out: Path, *, detector: str = "3000", profile: str = "taiyuan-2024"
     print(f"phantomqc demo: writing the MR reference phantoms (ACR large phantom with its repeat and sagittal "
           f"localiser, MagNET SNR pair and flood) to {mr_suite}", file=sys.stderr)
     mr_manifests = _make_mr_suite(mr_suite)
+    from reference_phantoms.nm_suite import make_nm_suite
+
+    nm_suite = out / "phantoms" / "nm_pet"
+    print(f"phantomqc demo: writing the gamma-camera, SPECT and PET reference phantoms (flood, four-bar, quadrant-bar, "
+          f"Jaszczak, NEMA/IEC body phantom) to {nm_suite}", file=sys.stderr)
+    nm_manifest = make_nm_suite(nm_suite, seed=0)
     t1 = time.perf_counter()
     print(f"  phantoms written in {t1 - t0:.1f} s; analysing", file=sys.stderr)
-    doc, results = analyze([suite / "manifest.toml", ct_suite / "manifest.toml", *mr_manifests], profile=profile,
+    doc, results = analyze([suite / "manifest.toml", ct_suite / "manifest.toml", *mr_manifests, nm_manifest],
+                           profile=profile,
                            test_type=test_type, workers=workers, progress=progress and sys.stderr.isatty(),
                            command="phantomqc demo")
     t2 = time.perf_counter()
@@ -47,7 +54,7 @@ def run_demo(out: Path, *, detector: str = "3000", profile: str = "taiyuan-2024"
     t3 = time.perf_counter()
     n_true = 0
     for truth_file in [suite / "truth.json", *sorted(ct_suite.glob("*/truth.json")), ct_suite / "truth.json",
-                       *sorted(mr_suite.glob("*/truth.json"))]:
+                       *sorted(mr_suite.glob("*/truth.json")), nm_suite / "truth.json"]:
         if truth_file.is_file():
             n_true += len(json.loads(truth_file.read_text(encoding="utf-8")).get("expected", []))
     s = doc["summary"]

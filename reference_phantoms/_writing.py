@@ -139,3 +139,113 @@ def write_mr(path, stored: np.ndarray, *, spacing_mm: tuple[float, float], posit
     _image_pixel(ds, arr, pixel_representation)
     _apply_header(ds, header, "write_mr")
     return _save(ds, arr, path)
+
+
+NM_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.20"
+PET_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.128"
+
+
+def write_nm(path, frames: np.ndarray, *, spacing_mm: tuple[float, float], series_uid: str, study_uid: str,
+             series_description: str, image_type: tuple[str, ...] = ("ORIGINAL", "PRIMARY", "STATIC", "EMISSION"),
+             slice_spacing_mm: float | None = None, position_mm: tuple[float, float, float] = (0.0, 0.0, 0.0),
+             series_number: int = 1, header: dict[str, Any] | None = None):
+    """Write an NM Image Storage file: one frame (a planar image) or several (the slices of a reconstruction, with
+    (0054,0080) Slice Vector and (0018,0088) Spacing Between Slices), counts as uint16.
+
+    The frame-0 geometry is in the Detector Information Sequence, as cameras write it."""
+    from pathlib import Path
+
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence as DicomSequence
+
+    from phantomqc.io.write import _apply_header, _ds, _image_pixel, _part10_dataset, new_uid
+
+    path = Path(path)
+    arr = np.asarray(frames)
+    if arr.ndim == 2:
+        arr = arr[None]
+    if arr.dtype != np.uint16:
+        raise ValueError(f"write_nm: frames must be uint16 counts; received {arr.dtype}")
+    n = arr.shape[0]
+    ds = _part10_dataset(NM_IMAGE_STORAGE, "NM", series_uid=series_uid, study_uid=study_uid, instance_number=1,
+                         series_number=series_number, patient_name="PHANTOM^NM", model_name="phantomqc gamma camera",
+                         device_serial="PQC-NM-0001", station_name="PHANTOMQC-NM")
+    ds.SeriesDescription = series_description
+    ds.ImageType = list(image_type)
+    ds.FrameOfReferenceUID = new_uid()
+    _image_pixel(ds, arr[0], 0)
+    ds.NumberOfFrames = n
+    ds.PixelSpacing = [_ds(spacing_mm[0]), _ds(spacing_mm[1])]
+    det = Dataset()
+    det.ImagePositionPatient = [_ds(v) for v in position_mm]
+    det.ImageOrientationPatient = [_ds(v) for v in (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)]
+    ds.DetectorInformationSequence = DicomSequence([det])
+    ds.NumberOfDetectors = 1
+    if n > 1:
+        ds.FrameIncrementPointer = 0x00540080  # Slice Vector
+        ds.SliceVector = list(range(1, n + 1))
+        ds.NumberOfSlices = n
+        if slice_spacing_mm is not None:
+            ds.SpacingBetweenSlices = _ds(slice_spacing_mm)
+            ds.SliceThickness = _ds(abs(slice_spacing_mm))
+    else:
+        ds.FrameIncrementPointer = 0x00540010  # Energy Window Vector
+        ds.EnergyWindowVector = [1]
+        ds.NumberOfEnergyWindows = 1
+    _apply_header(ds, header, "write_nm")
+    little = arr.astype("<u2", copy=False)
+    ds.add_new(0x7FE00010, "OW", np.ascontiguousarray(little).tobytes())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def write_pt(path, activity_bq_per_ml: np.ndarray, *, spacing_mm: tuple[float, float], position_mm, series_uid: str,
+             study_uid: str, frame_of_reference_uid: str, instance_number: int, n_slices: int,
+             slice_thickness_mm: float, series_description: str = "NEMA IQ", header: dict[str, Any] | None = None):
+    """Write one PET Image Storage slice: activity concentration (Bq/ml) stored as uint16 with a per-slice
+    (0028,1053) Rescale Slope, Units BQML, decay-corrected, with the 18F-FDG radiopharmaceutical sequence."""
+    from pathlib import Path
+
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence as DicomSequence
+
+    from phantomqc.io.write import _apply_header, _ds, _image_pixel, _part10_dataset
+
+    path = Path(path)
+    a = np.asarray(activity_bq_per_ml, dtype=np.float64)
+    top = float(max(a.max(), 1e-6))
+    slope = top / 32000.0
+    stored = np.clip(np.round(a / slope), 0, 65535).astype(np.uint16)
+    ds = _part10_dataset(PET_IMAGE_STORAGE, "PT", series_uid=series_uid, study_uid=study_uid,
+                         instance_number=instance_number, series_number=1, patient_name="PHANTOM^PET",
+                         model_name="phantomqc PET scanner", device_serial="PQC-PT-0001", station_name="PHANTOMQC-PT")
+    ds.SeriesDescription = series_description
+    ds.ImageType = ["ORIGINAL", "PRIMARY"]
+    ds.FrameOfReferenceUID = frame_of_reference_uid
+    ds.PositionReferenceIndicator = ""
+    ds.ImagePositionPatient = [_ds(v) for v in position_mm]
+    ds.ImageOrientationPatient = [_ds(v) for v in (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)]
+    ds.SliceThickness = _ds(slice_thickness_mm)
+    _image_pixel(ds, stored, 0)
+    ds.PixelSpacing = [_ds(spacing_mm[0]), _ds(spacing_mm[1])]
+    ds.RescaleIntercept = _ds(0.0)
+    ds.RescaleSlope = _ds(slope)
+    ds.Units = "BQML"
+    ds.DecayCorrection = "START"
+    ds.CorrectedImage = ["DECY", "ATTN", "SCAT"]
+    ds.NumberOfSlices = int(n_slices)
+    ds.ImageIndex = int(instance_number)
+    ds.SeriesType = ["STATIC", "IMAGE"]
+    rp = Dataset()
+    rp.Radiopharmaceutical = "Fluorodeoxyglucose"
+    rp.RadionuclideHalfLife = _ds(6586.2)
+    rp.RadionuclideTotalDose = _ds(3.7e8)
+    rp.RadiopharmaceuticalStartTime = "080000"
+    ds.RadiopharmaceuticalInformationSequence = DicomSequence([rp])
+    _apply_header(ds, header, "write_pt")
+    little = stored.astype("<u2", copy=False)
+    ds.add_new(0x7FE00010, "OW", np.ascontiguousarray(little).tobytes())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(path, enforce_file_format=True)
+    return path
