@@ -138,7 +138,8 @@ def real_volume(realdata_dir):
     from phantomqc.io import scan
     folder = realdata_dir / "pet" / "nema_iq_recon_1"
     if not folder.is_dir():
-        pytest.skip(f"{folder} not found")
+        pytest.fail(f"{folder} not found although the real-data folder exists: the dataset listed in "
+                    f"../shared/realdata/README.md is missing")
     res = scan(sorted(folder.glob("*.dcm")))
     s = res.series[0]
     vol = np.stack([im.pixels for im in s.images])
@@ -170,8 +171,11 @@ def test_real_nema_iq_regression(real_volume):
     r = nema_iq(vol, sp, activity_ratio=10.0)
     q = [r.contrast_percent[sphere_label(d)].value for d in SPHERE_DIAMETERS_MM]
     assert q[-1] > q[0] and q == sorted(q)
-    assert 1.0 < r.background_variability_percent["sphere_37mm"].value < 10.0
-    assert r.lung_residual_percent.value < 30.0
+    # regression values of this implementation (no independent reference): N falls with ROI size, as sqrt(1/n)
+    bv = {10: 8.862, 13: 6.114, 17: 4.690, 22: 3.807, 28: 3.030, 37: 2.384}
+    for d, v in bv.items():
+        assert abs(r.background_variability_percent[sphere_label(d)].value - v) < 0.005
+    assert abs(r.lung_residual_percent.value - 0.517) < 0.005
     regression = {10: 62.55, 13: 65.04, 17: 75.20, 22: 82.56, 28: 84.16, 37: 85.64}
     for d, v in regression.items():
         assert abs(r.contrast_percent[sphere_label(d)].value - v) < 0.05

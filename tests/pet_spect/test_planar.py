@@ -139,7 +139,8 @@ def _entry(golden, dataset, quantity_start):
     for e in golden:
         if e["dataset"] == dataset and e["quantity"].startswith(quantity_start):
             return e
-    pytest.skip(f"no golden entry for {dataset} / {quantity_start}")
+    pytest.fail(f"golden.json has no entry for {dataset} / {quantity_start}"
+                f" (the test maps a missing reference value: fix the mapping)")
 
 
 def _read(realdata_dir, name):
@@ -147,7 +148,8 @@ def _read(realdata_dir, name):
 
     path = realdata_dir / "nm" / name
     if not path.is_file():
-        pytest.skip(f"{path} not found")
+        pytest.fail(f"{path} not found although the real-data folder exists: the dataset listed in "
+                    f"../shared/realdata/README.md is missing")
     return read_image(path)
 
 
