@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MR_IMAGE_STORAGE", "MR_ORIENTATIONS", "json_default", "toml_value", "write_mr"]
+__all__ = ["MR_IMAGE_STORAGE", "MR_ORIENTATIONS", "json_default", "toml_value", "write_mr", "write_nm_static",
+           "write_nm_tomo", "write_pt_volume"]
 
 
 def toml_value(v: Any) -> str:
@@ -249,3 +250,191 @@ def write_pt(path, activity_bq_per_ml: np.ndarray, *, spacing_mm: tuple[float, f
     path.parent.mkdir(parents=True, exist_ok=True)
     ds.save_as(path, enforce_file_format=True)
     return path
+
+
+def _dicom_date_time(when) -> tuple[str, str]:
+    """A ``datetime`` (or ISO 8601 string) as DICOM DA and TM strings."""
+    import datetime as _dt
+
+    t = _dt.datetime.fromisoformat(when) if isinstance(when, str) else when
+    return t.strftime("%Y%m%d"), t.strftime("%H%M%S.%f")
+
+
+def _radiopharmaceutical_item(*, name: str, half_life_s: float, total_dose_bq: float | None, start):
+    """One (0054,0016) *Radiopharmaceutical Information Sequence* item (start as a datetime or ISO string)."""
+    from pydicom.dataset import Dataset
+
+    from phantomqc.io.write import _ds
+
+    rp = Dataset()
+    rp.Radiopharmaceutical = name
+    rp.RadionuclideHalfLife = _ds(half_life_s)
+    if total_dose_bq is not None:
+        rp.RadionuclideTotalDose = _ds(total_dose_bq)
+    if start is not None:
+        date, time = _dicom_date_time(start)
+        rp.RadiopharmaceuticalStartTime = time
+        rp.RadiopharmaceuticalStartDateTime = date + time
+    return rp
+
+
+def write_nm_tomo(path, projections: np.ndarray, *, spacing_mm: tuple[float, float], series_uid: str,
+                  study_uid: str, start_angle_deg: float = 0.0, angular_step_deg: float | None = None,
+                  rotation_direction: str = "CW", radial_position_mm: float = 200.0,
+                  frame_duration_ms: float = 10000.0, series_description: str = "COR",
+                  series_number: int = 1, header: dict[str, Any] | None = None):
+    """Write SPECT projections as a classic multi-frame NM Image Storage TOMO acquisition (one detector, one
+    rotation), counts as uint16.
+
+    Parameters
+    ----------
+    path : str or Path
+        Output file; its parent folder is created when missing.
+    projections : ndarray, (n_angles, y, x), uint16
+        One projection per gantry angle, in acquisition order.
+    spacing_mm : (float, float)
+        (0028,0030) *Pixel Spacing* (row, column) in mm.
+    series_uid, study_uid : str
+        UIDs of the series and study.
+    start_angle_deg, angular_step_deg : float
+        (0054,0200) *Start Angle* and (0018,1144) *Angular Step* of the (0054,0052) *Rotation Information
+        Sequence*; the step defaults to 360 / n_angles. Frame i (from 0) was taken at start + i x step (CW) or
+        start - i x step (CC), as ``phantomqc.io.read`` reads it back into ``meta.extra["gantry_angle_deg"]``.
+    rotation_direction : "CW" or "CC"
+        (0018,1140) *Rotation Direction*.
+    radial_position_mm : float
+        (0018,1142) *Radial Position* of every frame.
+    frame_duration_ms : float
+        (0018,1242) *Actual Frame Duration* of each projection.
+    series_description : str
+        (0008,103E).
+    header : dict, optional
+        DICOM keywords mapped to values, set last.
+
+    Returns
+    -------
+    Path
+
+    Notes
+    -----
+    The frames are indexed by (0028,0009) *Frame Increment Pointer* = Energy Window, Detector, Rotation and Angular
+    View vectors (the NM TOMO rule of DICOM PS3.3 C.8.4.9.1.1); the frame angles are the Angular View Vector 1 ... n
+    with the rotation's start angle and step. The Detector Information Sequence holds the frame-0 geometry.
+    """
+    from pathlib import Path
+
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence as DicomSequence
+
+    from phantomqc.io.write import _apply_header, _ds, _image_pixel, _part10_dataset, new_uid
+
+    path = Path(path)
+    arr = np.asarray(projections)
+    if arr.ndim != 3 or arr.dtype != np.uint16:
+        raise ValueError(f"write_nm_tomo: projections must be a (n_angles, y, x) uint16 array; received "
+                         f"{arr.dtype} {arr.shape}")
+    if rotation_direction not in ("CW", "CC"):
+        raise ValueError(f"write_nm_tomo: rotation_direction must be 'CW' or 'CC'; received {rotation_direction!r}")
+    n = arr.shape[0]
+    step = 360.0 / n if angular_step_deg is None else float(angular_step_deg)
+    ds = _part10_dataset(NM_IMAGE_STORAGE, "NM", series_uid=series_uid, study_uid=study_uid, instance_number=1,
+                         series_number=series_number, patient_name="PHANTOM^NM", model_name="phantomqc gamma camera",
+                         device_serial="PQC-NM-0001", station_name="PHANTOMQC-NM")
+    ds.SeriesDescription = series_description
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "TOMO", "EMISSION"]
+    ds.FrameOfReferenceUID = new_uid()
+    _image_pixel(ds, arr[0], 0)
+    ds.NumberOfFrames = n
+    ds.PixelSpacing = [_ds(spacing_mm[0]), _ds(spacing_mm[1])]
+    ds.FrameIncrementPointer = [0x00540010, 0x00540020, 0x00540050, 0x00540090]
+    ds.EnergyWindowVector = [1] * n
+    ds.NumberOfEnergyWindows = 1
+    ds.DetectorVector = [1] * n
+    ds.NumberOfDetectors = 1
+    ds.RotationVector = [1] * n
+    ds.NumberOfRotations = 1
+    ds.AngularViewVector = list(range(1, n + 1))
+    det = Dataset()
+    det.ImagePositionPatient = [_ds(v) for v in (-(arr.shape[2] - 1) / 2.0 * spacing_mm[1],
+                                                 -(arr.shape[1] - 1) / 2.0 * spacing_mm[0], 0.0)]
+    det.ImageOrientationPatient = [_ds(v) for v in (1.0, 0.0, 0.0, 0.0, 0.0, -1.0)]
+    det.RadialPosition = [_ds(radial_position_mm)] * n
+    ds.DetectorInformationSequence = DicomSequence([det])
+    rot = Dataset()
+    rot.StartAngle = _ds(start_angle_deg)
+    rot.AngularStep = _ds(step)
+    rot.RotationDirection = rotation_direction
+    rot.ScanArc = _ds(step * n)
+    rot.ActualFrameDuration = round(frame_duration_ms)
+    rot.NumberOfFramesInRotation = n
+    rot.TableTraverse = _ds(0.0)
+    ds.RotationInformationSequence = DicomSequence([rot])
+    ds.ActualFrameDuration = round(frame_duration_ms)
+    _apply_header(ds, header, "write_nm_tomo")
+    little = arr.astype("<u2", copy=False)
+    ds.add_new(0x7FE00010, "OW", np.ascontiguousarray(little).tobytes())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def write_nm_static(path, image: np.ndarray, *, spacing_mm: tuple[float, float], series_uid: str, study_uid: str,
+                    acquisition_start, frame_duration_s: float, radiopharmaceutical: str = "Tc-99m pertechnetate",
+                    half_life_s: float | None = 21624.9, series_description: str = "SENSITIVITY",
+                    series_number: int = 1, header: dict[str, Any] | None = None):
+    """Write one static planar NM image (a sensitivity or count-rate frame) with its acquisition timing.
+
+    A thin layer over :func:`write_nm` that sets (0008,0022)/(0008,0032) *Acquisition Date/Time* to
+    ``acquisition_start`` (a datetime or ISO 8601 string), (0018,1242) *Actual Frame Duration* (ms) and, when
+    ``half_life_s`` is given, a (0054,0016) *Radiopharmaceutical Information Sequence* with (0018,1075)
+    *Radionuclide Half Life* (Tc-99m: 21624.9 s). ``header`` entries are applied last. Returns the path."""
+    from pydicom.sequence import Sequence as DicomSequence
+
+    date, time = _dicom_date_time(acquisition_start)
+    hdr: dict[str, Any] = {"AcquisitionDate": date, "AcquisitionTime": time, "SeriesDate": date, "SeriesTime": time,
+                           "ActualFrameDuration": round(float(frame_duration_s) * 1000.0)}
+    if half_life_s is not None:
+        hdr["RadiopharmaceuticalInformationSequence"] = DicomSequence([_radiopharmaceutical_item(
+            name=radiopharmaceutical, half_life_s=half_life_s, total_dose_bq=None, start=None)])
+    hdr.update(header or {})
+    return write_nm(path, image, spacing_mm=spacing_mm, series_uid=series_uid, study_uid=study_uid,
+                    series_description=series_description, series_number=series_number, header=hdr)
+
+
+def write_pt_volume(out_dir, volume_bq_per_ml: np.ndarray, *, spacing_mm: tuple[float, float, float],
+                    series_uid: str, study_uid: str, frame_of_reference_uid: str, series_datetime,
+                    injection_datetime, total_dose_bq: float, half_life_s: float = 6586.2,
+                    patient_weight_kg: float, radiopharmaceutical: str = "Fluorodeoxyglucose",
+                    series_description: str = "UNIFORM CYLINDER", prefix: str = "PT") -> list:
+    """Write a PET volume (z, y, x) in Bq/ml, decay-corrected to the series start, one PT file per slice.
+
+    Each slice goes through :func:`write_pt` (uint16 with a per-slice (0028,1053) *Rescale Slope*, (0054,1001)
+    *Units* BQML, (0054,1102) *Decay Correction* START), with these set over its defaults: (0008,0021)/(0008,0031)
+    *Series Date/Time* = ``series_datetime`` (the decay-correction reference of START), Acquisition Date/Time the
+    same, (0010,1030) *Patient Weight* (kg) and a (0054,0016) *Radiopharmaceutical Information Sequence* with
+    (0018,1074) *Radionuclide Total Dose* (Bq, at the start time), (0018,1078) *Radiopharmaceutical Start DateTime*
+    = ``injection_datetime`` (and the Start Time), (0018,1075) *Radionuclide Half Life* (s). Slice k lies at z = k x
+    dz. Returns the list of paths."""
+    from pathlib import Path
+
+    from pydicom.sequence import Sequence as DicomSequence
+
+    out = Path(out_dir)
+    vol = np.asarray(volume_bq_per_ml, dtype=np.float64)
+    if vol.ndim != 3:
+        raise ValueError(f"write_pt_volume: volume_bq_per_ml must be (z, y, x); received shape {vol.shape}")
+    dz, dy, dx = (float(s) for s in spacing_mm)
+    date, time = _dicom_date_time(series_datetime)
+    paths = []
+    for k in range(vol.shape[0]):
+        hdr = {"SeriesDate": date, "SeriesTime": time, "AcquisitionDate": date, "AcquisitionTime": time,
+               "PatientWeight": float(patient_weight_kg),
+               "RadiopharmaceuticalInformationSequence": DicomSequence([_radiopharmaceutical_item(
+                   name=radiopharmaceutical, half_life_s=half_life_s, total_dose_bq=total_dose_bq,
+                   start=injection_datetime)])}
+        paths.append(write_pt(out / f"{prefix}{k + 1:04d}.dcm", vol[k], spacing_mm=(dy, dx),
+                              position_mm=(0.0, 0.0, k * dz), series_uid=series_uid, study_uid=study_uid,
+                              frame_of_reference_uid=frame_of_reference_uid, instance_number=k + 1,
+                              n_slices=vol.shape[0], slice_thickness_mm=dz, series_description=series_description,
+                              header=hdr))
+    return paths

@@ -7,6 +7,8 @@
 * :func:`quadrant_bar_image` -- four quadrants of opaque bars (width = gap) blurred by a Gaussian LSF, with the
   analytic value of the statistical-moments modulation for each bar width.
 * :func:`line_source_image` -- one line source with a Gaussian LSF.
+* :func:`line_grid_image` -- a NEMA NU 1 slit mask (1 mm slits 30 mm apart) seen through a known smooth distortion
+  field, with the absolute and differential linearity of the generating slit positions.
 
 Sampling: every pattern is evaluated at the pixel centres (point sampling), so the FWHM of the sampled profile is
 the FWHM of the LSF itself (an integrating pixel would widen a Gaussian to sqrt(s^2 + p^2 / 12)). Noise is Poisson
@@ -23,6 +25,7 @@ __all__ = [
     "flood",
     "flood_truth",
     "four_bar_image",
+    "line_grid_image",
     "line_source_image",
     "quadrant_bar_image",
     "square_wave_moment_modulation",
@@ -200,4 +203,143 @@ def line_source_image(shape=(128, 128), spacing_mm=(2.0, 2.0), *, fwhm_mm: float
     u = X if axis == "x" else Y
     expected = peak_counts * np.exp(-0.5 * ((u - offset_mm) / s) ** 2)
     truth = {"fwhm_mm": fwhm_mm, "fwtm_mm": s * 2.0 * math.sqrt(2.0 * math.log(10.0))}
+    return _noisy(expected, rng), truth
+
+
+def line_grid_image(shape=(512, 512), spacing_mm=(0.8, 0.8), *, orientation: str = "x",
+                    line_spacing_mm: float = 30.0, slit_width_mm: float = 1.0, fwhm_mm: float = 4.0,
+                    distortion_mm: float = 0.5, distortion_wavelength_mm=(170.0, 400.0),
+                    distortion_phase: float = 0.3, grid_offset_mm: float = 0.0, rotation_deg: float = 0.0,
+                    field: str = "rectangular", field_size_mm: float = 390.0, peak_counts: float = 1000.0,
+                    background_counts: float = 2.0, band_mm: float = 30.0, ufov_fraction: float = 0.95,
+                    cfov_fraction: float = 0.75, rng: np.random.Generator | None = None):
+    """NEMA NU 1 slit-mask (line-grid) image with a known distortion field: parallel slits ``slit_width_mm`` wide,
+    ``line_spacing_mm`` apart, imaged through a Gaussian LSF of ``fwhm_mm``.
+
+    Frame: ``a`` is the measurement axis (x for ``orientation="x"``: lines along y, distortion measured along x;
+    y for ``"y"``), ``b`` the axis along the lines; both in mm from the image centre. Slit k lies at
+    ``a_k(b) = (grid_offset + k P) / cos(theta) + b tan(theta)`` (the mask rotated by ``rotation_deg``). The camera
+    moves each event along ``a`` by ``D(a, b) = distortion_mm sin(2 pi a / L_a + phase) cos(2 pi b / L_b)``
+    (``distortion_wavelength_mm = (L_a, L_b)``), so the imaged slit lies at ``A_k(b) = a_k(b) + D(a_k(b), b)``.
+    Its cross-profile is the slit (a box of ``slit_width_mm``) convolved with the Gaussian, evaluated at pixel
+    centres; intensity is uniform along the slit, inside the detector field (``"rectangular"``: a square of side
+    ``field_size_mm``; ``"circular"``: that diameter), plus ``background_counts`` inside the field (mask
+    transmission). Poisson noise from ``rng``.
+
+    Truth (computed from the generating positions ``A_k(b)``, never from the image), for the NU 1 analysis in
+    bands of ``band_mm`` along the lines centred on the field centre (``phantomqc.pet_spect.linearity``):
+
+    * ``positions_mm[j][k]``: the band average of ``A_k(b)`` (the peak position a band's profile has);
+    * field: the union over slits of ``[A_k - P/2, A_k + P/2] x`` (the slit's chord in the field) -- what a box of
+      one line spacing across the lines sees -- scaled about its centroid by ``ufov_fraction`` (UFOV) and by
+      ``ufov_fraction x cfov_fraction`` (CFOV); a point belongs to a FOV when both ends of its band segment do;
+    * ``absolute_mm[fov]``: the largest |residual| of the points from the least-squares grid
+      ``a = c + d k + t b`` (equally spaced parallel lines; c, d, t free) fitted to that FOV's points;
+    * ``differential_mm[fov]``: the sample SD (n - 1) of the spacings ``A_{k+1} - A_k`` of adjacent slits in one
+      band, both in the FOV;
+    * ``line_residual_sd_mm[fov]``: the mean over slits (>= 3 points) of the SD (n - 2) of the residuals from each
+      slit's own straight line (the NU 1-2007 wording of differential linearity);
+    * ``n_points[fov]``, ``fwhm_mm`` (the Gaussian), ``orientation``, ``line_spacing_mm``.
+
+    Returns ``(image, truth)``.
+    """
+    if orientation not in ("x", "y"):
+        raise ValueError(f"orientation must be 'x' or 'y', got {orientation!r}")
+    if field not in ("rectangular", "circular"):
+        raise ValueError(f"field must be 'rectangular' or 'circular', got {field!r}")
+    ny, nx = shape
+    sy, sx = spacing_mm
+    # work in the (b, a) frame: rows along b, columns along a; transpose at the end for "y"
+    (nb, na), (sb, sa) = ((ny, nx), (sy, sx)) if orientation == "x" else ((nx, ny), (sx, sy))
+    a = (np.arange(na) - (na - 1) / 2.0) * sa
+    b = (np.arange(nb) - (nb - 1) / 2.0) * sb
+    th = math.radians(rotation_deg)
+    la, lb = distortion_wavelength_mm
+    half = field_size_mm / 2.0
+
+    def imaged(k, bb):
+        ak = (grid_offset_mm + k * line_spacing_mm) / math.cos(th) + bb * math.tan(th)
+        return ak + distortion_mm * np.sin(2.0 * math.pi * ak / la + distortion_phase) * np.cos(2.0 * math.pi * bb / lb)
+
+    def inside(aa, bb):
+        if field == "rectangular":
+            return (np.abs(aa) <= half) & (np.abs(bb) <= half)
+        return aa ** 2 + bb ** 2 <= half ** 2
+
+    def chord(ak):  # extent along b of a line at a = ak inside the field
+        if field == "rectangular":
+            return (-half, half) if abs(ak) <= half else None
+        if abs(ak) >= half:
+            return None
+        h = math.sqrt(half ** 2 - ak ** 2)
+        return (-h, h)
+
+    s = fwhm_mm / _FWHM_PER_SIGMA
+    w = slit_width_mm
+    kmax = math.ceil((abs(grid_offset_mm) + 2.0 * half) / line_spacing_mm) + 1
+    ks = [k for k in range(-kmax, kmax + 1) if chord(imaged(k, 0.0)) is not None]
+    B, Acol = np.meshgrid(b, a, indexing="ij")
+    expected = np.zeros((nb, na))
+    from scipy.special import erf as verf
+
+    for k in ks:
+        pos = imaged(k, b)[:, None]
+        d = Acol - pos
+        if w > 0:
+            prof = 0.5 * (verf((d + w / 2.0) / (math.sqrt(2.0) * s)) - verf((d - w / 2.0) / (math.sqrt(2.0) * s)))
+            prof /= math.erf(w / (2.0 * math.sqrt(2.0) * s))  # peak 1
+        else:
+            prof = np.exp(-0.5 * (d / s) ** 2)
+        expected += peak_counts * prof
+    fmask = inside(Acol, B)
+    expected = (expected + background_counts) * fmask
+    if orientation == "y":
+        expected = np.ascontiguousarray(expected.T)
+
+    # ---- truth from the generating positions
+    P = line_spacing_mm
+
+    def in_field(pa, pb):  # a box one spacing wide across the lines contains a slit inside the field
+        out = np.zeros(np.broadcast(pa, pb).shape, bool)
+        for k in ks:
+            ak = imaged(k, pb)
+            out |= (np.abs(pa - ak) <= P / 2.0) & inside(ak, pb)
+        return out
+
+    ga = np.linspace(-half - P, half + P, 2 * math.ceil(2.0 * (half + P)) + 1)  # symmetric, <= 0.5 mm steps
+    GA, GB = np.meshgrid(ga, ga, indexing="ij")
+    fm = in_field(GA, GB)
+    ca, cb = float(GA[fm].mean()), float(GB[fm].mean())
+    nband = math.ceil(half / band_mm) + 1
+    bands = np.array([cb + j * band_mm for j in range(-nband, nband + 1)])
+    fine = bands[:, None] + np.linspace(-0.5, 0.5, 401)[None, :] * band_mm
+    pos = np.stack([imaged(k, fine).mean(axis=1) for k in ks], axis=1)  # (bands, slits): band means of A_k(b)
+    b_end = bands[:, None, None] + np.array([-0.5, 0.5])[None, None, :] * band_mm  # both ends of each segment
+    a_end = np.stack([imaged(k, b_end[:, 0, :]) for k in ks], axis=1)
+    b_end = np.broadcast_to(b_end, a_end.shape)
+    member = {}
+    for fov, f in (("ufov", ufov_fraction), ("cfov", ufov_fraction * cfov_fraction)):
+        member[fov] = np.all(in_field(ca + (a_end - ca) / f, cb + (b_end - cb) / f), axis=2)
+    absolute, differential, line_sd, npts = {}, {}, {}, {}
+    kk = np.array(ks, dtype=float)[None, :] * np.ones((len(bands), 1))
+    bb = np.array(bands)[:, None] * np.ones((1, len(ks)))
+    for fov, m in member.items():
+        design = np.column_stack([np.ones(m.sum()), kk[m], bb[m]])
+        coef, *_ = np.linalg.lstsq(design, pos[m], rcond=None)
+        absolute[fov] = float(np.max(np.abs(pos[m] - design @ coef)))
+        both = m[:, 1:] & m[:, :-1]
+        differential[fov] = float(np.std(np.diff(pos, axis=1)[both], ddof=1))
+        sds = []
+        for i in range(len(ks)):
+            mi = m[:, i]
+            if mi.sum() >= 3:
+                d1 = np.column_stack([np.ones(mi.sum()), bb[mi, i]])
+                c1, *_ = np.linalg.lstsq(d1, pos[mi, i], rcond=None)
+                sds.append(float(np.sqrt(np.sum((pos[mi, i] - d1 @ c1) ** 2) / (mi.sum() - 2))))
+        line_sd[fov] = float(np.mean(sds))
+        npts[fov] = int(m.sum())
+    truth = {"orientation": orientation, "line_spacing_mm": P, "fwhm_mm": fwhm_mm, "slit_width_mm": w,
+             "rotation_deg": rotation_deg, "band_mm": band_mm, "band_centers_mm": bands, "lines": ks,
+             "positions_mm": pos, "member": member, "absolute_mm": absolute, "differential_mm": differential,
+             "line_residual_sd_mm": line_sd, "n_points": npts, "field_center_mm": (ca, cb)}
     return _noisy(expected, rng), truth

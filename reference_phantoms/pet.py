@@ -22,7 +22,7 @@ from scipy import ndimage
 
 from phantomqc.pet_spect.nema_iq import RING_RADIUS_MM, SPHERE_DIAMETERS_MM, LUNG_DIAMETER_MM
 
-__all__ = ["iec_body_phantom", "uniform_cylinder"]
+__all__ = ["iec_body_phantom", "uniform_cylinder", "uniform_cylinder_scan"]
 
 
 def _axial_fraction(nz, dz, z0, z1):
@@ -117,3 +117,35 @@ def uniform_cylinder(*, shape=(60, 128, 128), spacing_mm=(3.0, 2.5, 2.5), diamet
     if noise_percent > 0:
         vol = vol + noise_percent / 100 * concentration * np.random.default_rng(rng).standard_normal(vol.shape)
     return vol.astype(np.float32), tuple(float(v) for v in spacing_mm), {"concentration": float(concentration)}
+
+
+def uniform_cylinder_scan(*, activity_mbq: float = 60.0, fill_time: str = "2026-11-23T08:00:00",
+                          scan_time: str = "2026-11-23T09:00:00", half_life_s: float = 6586.2,
+                          calibration_factor: float = 1.03, shape=(60, 128, 128), spacing_mm=(3.0, 2.5, 2.5),
+                          diameter_mm: float = 200.0, length_mm: float = 150.0, fwhm_mm: float = 6.0,
+                          noise_percent: float = 2.0, rng=None):
+    """A uniform-cylinder PET scan for the activity-concentration and SUV check, with its timing.
+
+    The cylinder (``diameter_mm`` x ``length_mm`` of water, volume V = pi r^2 L) is filled with ``activity_mbq``
+    measured at ``fill_time`` and scanned at ``scan_time`` (ISO 8601). The image, decay-corrected to the scan start,
+    shows the true concentration A exp(-lambda (t_scan - t_fill)) / V times ``calibration_factor`` (a scanner
+    calibration error of (factor - 1) x 100 %), via :func:`uniform_cylinder` (partial-volume edges, ``fwhm_mm``
+    blur, white noise of ``noise_percent`` % of the concentration).
+
+    Returns ``(volume Bq/ml, spacing_mm, truth)``; truth: ``volume_ml``, ``true_bq_per_ml`` (at the scan),
+    ``concentration_error_percent`` = (factor - 1) x 100, ``suv_mean`` = factor (a phantom of V ml weighing V g
+    filled with the dose has SUV 1), ``weight_kg`` = V / 1000 and the parameters.
+    """
+    import datetime as dt
+
+    volume_ml = math.pi * (diameter_mm / 2.0) ** 2 * length_mm / 1000.0
+    elapsed = (dt.datetime.fromisoformat(scan_time) - dt.datetime.fromisoformat(fill_time)).total_seconds()
+    true_c = activity_mbq * 1e6 * math.exp(-math.log(2.0) * elapsed / half_life_s) / volume_ml
+    vol, sp, _ = uniform_cylinder(shape=shape, spacing_mm=spacing_mm, diameter_mm=diameter_mm, length_mm=length_mm,
+                                  concentration=true_c * calibration_factor, fwhm_mm=fwhm_mm,
+                                  noise_percent=noise_percent, rng=rng)
+    truth = {"volume_ml": volume_ml, "true_bq_per_ml": true_c, "calibration_factor": calibration_factor,
+             "concentration_error_percent": (calibration_factor - 1.0) * 100.0, "suv_mean": calibration_factor,
+             "weight_kg": volume_ml / 1000.0, "activity_mbq": activity_mbq, "fill_time": fill_time,
+             "scan_time": scan_time, "half_life_s": half_life_s}
+    return vol, sp, truth

@@ -16,7 +16,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["JASZCZAK_SPHERES_MM", "cor_projections", "jaszczak_volume"]
+__all__ = ["JASZCZAK_SPHERES_MM", "TC99M_HALF_LIFE_S", "cor_projections", "count_rate_series",
+           "jaszczak_volume", "sensitivity_acquisition"]
 
 #: Deluxe Jaszczak cold-sphere diameters, largest first (mm).
 JASZCZAK_SPHERES_MM: tuple[float, ...] = (38.0, 31.8, 25.4, 19.1, 15.9, 12.7)
@@ -123,3 +124,86 @@ def cor_projections(*, n_angles: int = 64, shape: tuple[int, int] = (64, 64), pi
     truth = {"spacing_mm": (pixel_mm, pixel_mm), "offset_mm": offset_mm,
                  "y_deviation_mm": float(np.max(np.abs(y_true - y_true.mean()))), "x_true_mm": x_true, "y_true_mm": y_true}
     return proj, th, truth
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# gamma-camera activity twins: planar sensitivity and count-rate series (NEMA NU 1)
+
+#: Tc-99m half-life in seconds (6.0069 h).
+TC99M_HALF_LIFE_S = 21624.9
+
+
+def _disc_counts(expected: float, shape: tuple[int, int], pixel_mm: float, diameter_mm: float,
+                 rng: np.random.Generator | None) -> np.ndarray:
+    """Poisson counts of total mean ``expected`` spread evenly over a centred disc (pixel fractions from 4 x 4
+    sub-samples); ``rng=None`` gives the expected counts themselves."""
+    ny, nx = shape
+    o = (np.arange(4) + 0.5) / 4 - 0.5
+    yy = ((np.arange(ny)[:, None] + o).ravel() - (ny - 1) / 2.0) * pixel_mm
+    xx = ((np.arange(nx)[:, None] + o).ravel() - (nx - 1) / 2.0) * pixel_mm
+    disc = ((yy[:, None] ** 2 + xx[None, :] ** 2) <= (diameter_mm / 2.0) ** 2).reshape(ny, 4, nx, 4).mean(axis=(1, 3))
+    lam = expected * disc / disc.sum()
+    return lam if rng is None else rng.poisson(lam).astype(np.float64)
+
+
+def sensitivity_acquisition(*, sensitivity_cps_per_mbq: float = 90.0, activity_mbq: float = 40.0,
+                            elapsed_s: float = 1800.0, duration_s: float = 100.0,
+                            half_life_s: float = TC99M_HALF_LIFE_S, background_cps: float = 60.0,
+                            background_duration_s: float = 200.0, shape: tuple[int, int] = (128, 128),
+                            pixel_mm: float = 4.0, source_diameter_mm: float = 100.0,
+                            rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+    """A planar-sensitivity acquisition (NEMA NU 1 section 3.3): the source image and a background image.
+
+    The source (a dish of ``source_diameter_mm``) holds ``activity_mbq`` at the calibration time and is imaged from
+    ``elapsed_s`` later for ``duration_s``. Its expected counts are s A_cal exp(-lambda elapsed) (1 - exp(-lambda T))
+    / lambda (the decay within the acquisition integrated exactly), spread evenly over the dish; the room background
+    ``background_cps`` is spread evenly over the whole field, in both images; Poisson noise from ``rng`` (None:
+    noiseless expected counts). Returns ``(source, background, truth)``; truth: ``sensitivity_cps_per_mbq``,
+    ``expected_counts`` (source only) and the parameters.
+    """
+    lam = math.log(2.0) / half_life_s
+    decayed = activity_mbq * math.exp(-lam * elapsed_s)
+    expected = sensitivity_cps_per_mbq * decayed * -math.expm1(-lam * duration_s) / lam
+    n_pix = shape[0] * shape[1]
+
+    def room(seconds: float) -> np.ndarray:
+        lam_bg = np.full(shape, background_cps * seconds / n_pix)
+        return lam_bg if rng is None else rng.poisson(lam_bg).astype(np.float64)
+
+    source = _disc_counts(expected, shape, pixel_mm, source_diameter_mm, rng) + room(duration_s)
+    background = room(background_duration_s)
+    truth = {"sensitivity_cps_per_mbq": sensitivity_cps_per_mbq, "expected_counts": expected,
+             "activity_mbq": activity_mbq, "elapsed_s": elapsed_s, "duration_s": duration_s, "half_life_s": half_life_s,
+             "background_cps": background_cps, "background_duration_s": background_duration_s,
+             "spacing_mm": (pixel_mm, pixel_mm)}
+    return source, background, truth
+
+
+def count_rate_series(*, sensitivity_cps_per_mbq: float = 2000.0, dead_time_s: float = 2.0e-6,
+                      activity_mbq: float = 400.0, hours: Sequence[float] = (0, 1, 2, 4, 6, 9, 12, 16, 20, 26, 32, 38),
+                      duration_s: float = 10.0, half_life_s: float = TC99M_HALF_LIFE_S,
+                      shape: tuple[int, int] = (128, 128), pixel_mm: float = 4.0, fov_diameter_mm: float = 400.0,
+                      rng: np.random.Generator | None = None) -> tuple[np.ndarray, dict]:
+    """A decaying-source count-rate series (NEMA NU 1 section 3.2) with a paralysable camera.
+
+    One source of ``activity_mbq`` at the calibration time is imaged for ``duration_s`` starting ``hours`` after it.
+    Image i holds Poisson counts of mean R_o T with R_o = R_t exp(-R_t tau), R_t = s A_i, A_i the source's activity
+    averaged over the acquisition, spread over a centred disc of ``fov_diameter_mm`` (an even irradiation).
+
+    Returns ``(images (n, y, x), truth)``; truth: ``dead_time_s``, ``sensitivity_cps_per_mbq``, ``max_kcps`` = 1/(e
+    tau), ``loss20_kcps`` = 0.8 (-ln 0.8)/tau, ``observed_cps`` (noiseless), ``max_measured_kcps`` (the largest
+    noiseless rate of the series), ``mean_activity_mbq``, ``start_s`` and the parameters.
+    """
+    lam = math.log(2.0) / half_life_s
+    start = np.asarray(hours, dtype=np.float64) * 3600.0
+    a_mean = activity_mbq * np.exp(-lam * start) * -np.expm1(-lam * duration_s) / (lam * duration_s)
+    r_true = sensitivity_cps_per_mbq * a_mean
+    r_obs = r_true * np.exp(-r_true * dead_time_s)
+    images = np.stack([_disc_counts(r * duration_s, shape, pixel_mm, fov_diameter_mm, rng) for r in r_obs])
+    truth = {"dead_time_s": dead_time_s, "sensitivity_cps_per_mbq": sensitivity_cps_per_mbq,
+             "max_kcps": 1.0 / (math.e * dead_time_s) / 1000.0,
+             "loss20_kcps": 0.8 * -math.log(0.8) / dead_time_s / 1000.0, "observed_cps": r_obs,
+             "max_measured_kcps": float(r_obs.max()) / 1000.0, "mean_activity_mbq": a_mean, "start_s": start,
+             "activity_mbq": activity_mbq, "duration_s": duration_s, "half_life_s": half_life_s,
+             "spacing_mm": (pixel_mm, pixel_mm)}
+    return images, truth

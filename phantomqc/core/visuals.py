@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["RectOverlay", "CircleOverlay", "LineOverlay", "ImagePanel", "Curve", "Plot", "MapPanel",
-           "Band"]
+__all__ = ["RectOverlay", "CircleOverlay", "LineOverlay", "PointOverlay", "ImagePanel", "Curve", "Plot",
+           "MapPanel", "Band", "RangeBand"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,18 @@ class LineOverlay:
     cols: tuple[float, ...]
     label: str = ""
     color: str = "tab:cyan"
+
+
+@dataclass(frozen=True)
+class PointOverlay:
+    """A marker at one pixel centre (row, col), with an optional label beside it. ``marker`` is a matplotlib
+    marker code (``"+"``, ``"x"``, ``"o"``, ``"^"``, ``"v"``, ...)."""
+
+    row: float
+    col: float
+    label: str = ""
+    color: str = "tab:red"
+    marker: str = "+"
 
 
 @dataclass(frozen=True)
@@ -94,6 +106,18 @@ class Band:
 
 
 @dataclass(frozen=True)
+class RangeBand:
+    """A shaded tolerance region between ``low`` and ``high`` over ``x`` (e.g. the EARL recovery bands against
+    sphere diameter): drawn as a filled area with its edges, linear between the given points."""
+
+    x: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    label: str = ""
+    color: str | None = None
+
+
+@dataclass(frozen=True)
 class Plot:
     title: str
     curves: tuple[Curve, ...]
@@ -104,3 +128,4 @@ class Plot:
     x_lim: tuple[float, float] | None = None
     y_lim: tuple[float, float] | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    bands: tuple[RangeBand, ...] = ()

@@ -31,6 +31,14 @@ METRICS = (
               "label = the profile axis.", f"{_NU1}, spatial resolution", labels=("x", "y")),
     MetricDef("nm.line_source.fwtm_mm", "mm", "FWTM of a line-source profile by parabolic-peak interpolation; "
               "label = the profile axis.", f"{_NU1}, spatial resolution", labels=("x", "y")),
+    MetricDef("nm.linearity.absolute_mm", "mm", "Intrinsic absolute linearity: the largest displacement, along the "
+              "measurement axis, of a slit peak (30 mm bands along the slits, iterated centroid) from the grid of "
+              "equally spaced parallel lines fitted by least squares to the UFOV or CFOV peaks; label = FOV and the "
+              "axis the displacement is measured along (x: slits along y).", f"{_NU1}, intrinsic spatial linearity",
+              labels=("ufov_x", "cfov_x", "ufov_y", "cfov_y")),
+    MetricDef("nm.linearity.differential_mm", "mm", "Intrinsic differential linearity: the sample SD of the spacings "
+              "between the peaks of adjacent slits in each band, over the UFOV or CFOV.",
+              f"{_NU1}, intrinsic spatial linearity", labels=("ufov_x", "cfov_x", "ufov_y", "cfov_y")),
     MetricDef("nm.cor.deviation_mm", "mm", "Centre of rotation: x offset of the fitted sinusoid from the image "
               "centre (label x), and the axial (y) deviation of the point source over the rotation (label y).",
               f"{_NU1}, SPECT centre of rotation", labels=("x", "y")),
@@ -63,4 +71,18 @@ METRICS = (
     MetricDef("pet.uniform.concentration_error_percent", "%", "Activity concentration of a large central ROI of the "
               "uniform cylinder against the decay-corrected expected value, (measured - expected)/expected x 100.",
               "EANM/EARL; WS 817-2023 (SUV accuracy)"),
+    # activity-based tests (phantomqc.pet_spect.activity)
+    MetricDef("pet.uniform.suv_mean", "1", "Body-weight SUV of the central ROI of the uniform cylinder from the DICOM "
+              "tags: C / (dose x exp(-ln2 (t_ref - t_start)/T_half) / weight); 1 by construction for a phantom of V ml "
+              "filled with the dose and weighing V g.", "QIBA FDG-PET/CT profile (SUV pseudo-code); EANM/EARL"),
+    MetricDef("nm.sensitivity.cps_per_mbq", "cps/MBq", "System planar sensitivity: net count rate over the source's "
+              "activity averaged over the acquisition, A(t0) (1 - exp(-lambda T))/(lambda T).",
+              f"{_NU1}, system planar sensitivity"),
+    MetricDef("nm.count_rate.max_kcps", "kcps", "Maximum observed count rate: label fit = 1/(e tau) of the "
+              "paralysable model R_o = s A exp(-s A tau) fitted to the series; label measured = the largest rate "
+              "observed.", f"{_NU1}, count-rate performance", labels=("fit", "measured")),
+    MetricDef("nm.count_rate.loss20_kcps", "kcps", "Observed count rate at 20 % count loss, 0.8 (-ln 0.8)/tau of the "
+              "fitted paralysable model.", f"{_NU1}, count-rate performance"),
+    MetricDef("nm.count_rate.dead_time_us", "us", "Paralysable dead time tau of the fitted model R_o = R_t exp(-R_t "
+              "tau).", f"{_NU1}, count-rate performance"),
 )

@@ -366,6 +366,8 @@ class TomographicContrastResult:
 
 def _slice_fov_stats(v: np.ndarray, ufov_fraction: float) -> tuple[np.ndarray, ...]:
     """Per slice: UFOV mean, Michelson non-uniformity, area, centre (y, x) and equivalent radius of the phantom."""
+    from scipy import ndimage as ndi
+
     gmax = v.max()
     nz = v.shape[0]
     means = np.full(nz, np.nan)
@@ -377,8 +379,9 @@ def _slice_fov_stats(v: np.ndarray, ufov_fraction: float) -> tuple[np.ndarray, .
         m = v[z] > 0.1 * gmax
         if not m.any():
             continue
-        big = _largest_component(m)
-        u = _eroded(m, ufov_fraction, big=big) & m
+        # holes filled: cold spheres below the threshold (unblurred or low-count data) are inside the phantom
+        big = ndi.binary_fill_holes(_largest_component(m))
+        u = _eroded(big, ufov_fraction, big=big) & big
         if not u.any():
             continue
         x = v[z][u]
@@ -459,10 +462,12 @@ def tomographic_contrast(volume: NDArray, spacing_mm: Sequence[float], *,
     ok = np.isfinite(unif)
     if not ok.any():
         raise PhantomNotFoundError("tomographic_contrast: no slice holds a phantom above 10 % of the maximum")
-    typical = ok & (area > np.median(area[ok]) - np.std(area[ok]))
+    typical = ok & (area >= np.median(area[ok]) - np.std(area[ok]))  # >=: equal areas (std 0) are all typical
     cand = np.flatnonzero(typical)
     b_slice = int(cand[np.argmin(unif[cand])]) if background_slice is None else int(background_slice)
-    s_slice = int(cand[np.argmax(unif[cand])]) if sphere_slice is None else int(sphere_slice)
+    # ties of the non-uniformity (several slices through zero-count spheres): the one of least UFOV mean, most cold
+    top = cand[unif[cand] >= 0.98 * np.max(unif[cand])]
+    s_slice = int(top[np.argmin(means[top])]) if sphere_slice is None else int(sphere_slice)
     for name, s in (("background_slice", b_slice), ("sphere_slice", s_slice)):
         if not 0 <= s < v.shape[0] or not np.isfinite(means[s]):
             raise InputError(f"{name} must index a slice holding the phantom (0..{v.shape[0] - 1}), got {s}")

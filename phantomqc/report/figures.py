@@ -25,7 +25,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from phantomqc.core.visuals import CircleOverlay, ImagePanel, LineOverlay, MapPanel, Plot, RectOverlay
+from phantomqc.core.visuals import CircleOverlay, ImagePanel, LineOverlay, MapPanel, Plot, PointOverlay, RectOverlay
 
 __all__ = ["FIGSIZE_IN", "FigureFailure", "FigureSet", "figure_filename", "render_visual",
            "render_figures", "render_all", "display_factor", "downsample", "display_panel"]
@@ -116,7 +116,8 @@ def render_visual(spec: Any, path: Path | str, *, dpi: float = 110, colorbar: bo
       ``AUTO_WINDOW_MAX_SAMPLES``). The pixel aspect and the scale bar in mm follow the displayed spacing.
     - ``MapPanel``: the background in grey (when given) and the map in colour over it, half
       transparent; a boolean map shows its ``True`` pixels, a scalar map its finite pixels.
-    - ``Plot``: curves, reference lines (``Band``) as dashed lines, legend, grid, optional log y axis.
+    - ``Plot``: curves, reference lines (``Band``) as dashed lines, shaded ``RangeBand`` regions, legend,
+      grid, optional log y axis.
       NaN breaks a line; on a log axis values <= 0 are not drawn. ``notes`` go under the axes.
 
     Examples
@@ -286,6 +287,8 @@ def _scale_overlay(ov: Any, f: int) -> Any:
         return replace(ov, row=to(ov.row), col=to(ov.col), radius=float(ov.radius) / f)
     if isinstance(ov, LineOverlay):
         return replace(ov, rows=tuple(to(v) for v in ov.rows), cols=tuple(to(v) for v in ov.cols))
+    if isinstance(ov, PointOverlay):
+        return replace(ov, row=to(ov.row), col=to(ov.col))
     return ov  # reported by _draw_overlays
 
 
@@ -377,9 +380,14 @@ def _draw_overlays(ax, overlays: Sequence[Any], title: str) -> None:
             ax.plot(cols, rows, color=ov.color, linewidth=1.6, zorder=4)
             if ov.label and rows.size:
                 ax.text(cols[-1], rows[-1], " " + str(ov.label), ha="left", va="center", **label_kw)
+        elif isinstance(ov, PointOverlay):
+            ax.plot([float(ov.col)], [float(ov.row)], linestyle="none", marker=ov.marker or "None", markersize=9,
+                    markeredgewidth=2.0, color=ov.color, path_effects=_outline(3.5), zorder=5)
+            if ov.label:
+                ax.text(float(ov.col), float(ov.row), "  " + str(ov.label), ha="left", va="center", **label_kw)
         else:
-            raise TypeError(f"overlay {j} of figure '{title}' must be a RectOverlay, CircleOverlay or "
-                            f"LineOverlay, got {type(ov).__name__}")
+            raise TypeError(f"overlay {j} of figure '{title}' must be a RectOverlay, CircleOverlay, "
+                            f"LineOverlay or PointOverlay, got {type(ov).__name__}")
 
 
 def _grey_cmap(name: str):
@@ -506,6 +514,15 @@ def _draw_plot(fig, spec: Plot, *, colorbar: bool) -> None:  # noqa: ARG001 - sa
             raise ValueError(f"curve {name!r} of figure '{title}' has style {c.style!r}; expected "
                              f"'line', 'points' or 'step'")
         n_drawn += 1
+    for j, rb in enumerate(getattr(spec, "bands", None) or ()):
+        bx, lo, hi = (np.asarray(a, dtype=float).ravel() for a in (rb.x, rb.low, rb.high))
+        if not (bx.shape == lo.shape == hi.shape):
+            raise ValueError(f"band {rb.label!r} of figure '{title}' has {bx.size} x, {lo.size} low and {hi.size} "
+                             f"high values; they must have the same length")
+        colour = rb.color or _REF_COLORS[(j + 2) % len(_REF_COLORS)]
+        ax.fill_between(bx, lo, hi, color=colour, alpha=0.15, linewidth=0, label=rb.label or None, zorder=1)
+        for edge in (lo, hi):
+            ax.plot(bx, edge, color=colour, linewidth=0.9, linestyle=":", zorder=1)
     for j, b in enumerate(spec.refs or ()):
         v = float(b.value)
         kw = dict(color=_REF_COLORS[j % len(_REF_COLORS)], linestyle="--", linewidth=1.2,
