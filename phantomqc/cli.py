@@ -33,6 +33,12 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--report", metavar="DIR", help="write report.html and its figures to DIR")
     a.add_argument("--workers", type=int, default=1, metavar="N", help="processes to use (default 1)")
     a.add_argument("--no-progress", action="store_true", help="no progress bar")
+    a.add_argument("--store", action="store_true",
+                   help="record the results in the results store (baselines from it are used for the verdicts)")
+    a.add_argument("--site", help="with --store: the site of devices seen for the first time")
+    a.add_argument("--department", help="with --store: their department")
+    a.add_argument("--db", metavar="URL", help="with --store: the results store (default $PHANTOMQC_DB, else the "
+                                               "SQLite file; see `phantomqc db where`)")
 
     d = sub.add_parser("demo", help="generate reference phantoms, analyse them and write a report")
     d.add_argument("--out", default="phantomqc-demo", metavar="DIR", help="output folder (default ./phantomqc-demo)")
@@ -66,6 +72,12 @@ def _parser() -> argparse.ArgumentParser:
     from phantomqc.cli_rubric import add_rubric_parser
 
     add_rubric_parser(sub)
+    from phantomqc import cli_programme, cli_programme_due, cli_programme_report, cli_programme_trend
+
+    cli_programme.register(sub)
+    cli_programme_due.register(sub)
+    cli_programme_trend.register(sub)
+    cli_programme_report.register(sub)
     return p
 
 
@@ -74,18 +86,47 @@ def _cmd_analyze(args) -> int:
     from phantomqc.pipeline import analyze, load_baseline_json
 
     baseline = {}
+    if (args.site or args.department or args.db) and not args.store:
+        print("phantomqc: error: --site, --department and --db need --store", file=sys.stderr)
+        return 2
     try:
+        store = None
+        if args.store:
+            from phantomqc.programme.store import Store
+
+            store = Store(args.db)
         if args.baseline:
             baseline = load_baseline_json(args.baseline)
         doc, results = analyze(args.inputs, profile=args.profile, test_type=args.test_type, kind=args.kind,
                                baseline=baseline, workers=max(1, args.workers),
                                progress=not args.no_progress and sys.stderr.isatty(),
-                               command=" ".join(["phantomqc"] + sys.argv[1:]))
+                               command=" ".join(["phantomqc"] + sys.argv[1:]),
+                               baseline_for=store.baseline_hook() if store else None)
+        if store is not None:
+            outcome = store.record(results, site=args.site, department=args.department,
+                                   source=" ".join(str(i) for i in args.inputs))
+            _report_stored(doc, results, outcome)
     except PhantomQCError as exc:
         print(f"phantomqc: error: {exc}", file=sys.stderr)
         return 2
     _emit(doc, results, args.json, args.report)
     return doc["summary"]["exit_status"]
+
+
+def _report_stored(doc: dict, results: list, outcome) -> None:
+    """Put each analysis's store outcome into the JSON (``stored``) and the site-level warnings into both."""
+    from phantomqc.programme.store import with_site_verdicts
+
+    for rec in outcome.records:
+        results[rec.index] = with_site_verdicts(results[rec.index], rec)
+        entry = doc["analyses"][rec.index] if rec.index < len(doc["analyses"]) else None
+        if entry is not None:
+            entry["warnings"] = list(results[rec.index].warnings)
+            entry["stored"] = {"run_id": rec.run_id, "device_id": rec.device_id, "status": rec.status,
+                               "review": rec.review, "baselines_set": rec.baselines_set, "message": rec.message}
+        if rec.message:
+            print(f"phantomqc: store: analysis {rec.index + 1}: {rec.message}", file=sys.stderr)
+    print(f"store: {outcome.summary()}", file=sys.stderr)
 
 
 def _emit(doc: dict, results, json_target: str | None, report_dir: str | None) -> None:
@@ -212,6 +253,11 @@ def main(argv: list[str] | None = None) -> int:
         _parser().print_help()
         return 0
     try:
+        if args.verb not in handlers:  # the programme's verbs carry their handler
+            fn = getattr(args, "func", None) or getattr(args, "handler", None)
+            if fn is None:
+                _parser().parse_args([args.verb, "--help"])
+            return fn(args)
         return handlers[args.verb](args)
     except BrokenPipeError:  # e.g. `phantomqc metrics | head`
         sys.stderr.close()

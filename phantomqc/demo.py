@@ -64,8 +64,56 @@ def run_demo(out: Path, *, detector: str = "3000", profile: str = "taiyuan-2024"
           f"{v.get('no_limit', 0)} without a limit, {s['input_errors']} input error(s); overall {s['overall']}; "
           f"the truth files hold {n_true} known values", file=sys.stderr)
     rubric_html = run_rubric_demo(out)
-    print(f"report: {html}\njson:   {out / 'analysis.json'}\nrubric: {rubric_html}")
+    programme = run_programme_demo(out, progress=progress)
+    print(f"report: {html}\njson:   {out / 'analysis.json'}\nrubric: {rubric_html}\nprogramme: {programme}")
     return 2 if s["input_errors"] else 0
+
+
+def run_programme_demo(out: Path, *, progress: bool = True) -> Path:
+    """The QC programme's part of the demo: 120 days of daily and weekly checks on a CT, a DR and an MR scanner
+    (``reference_phantoms.programme_scenario``), written as DICOM to ``out/programme_data``, analysed, and recorded
+    day by day in a results store of its own, ``out/programme/store.sqlite``; then the trend charts, the due list on
+    the morning after the missed CT check, the CT scanner's acceptance PDF and the site's period report.
+    Returns the ``out/programme`` folder."""
+    import datetime as _dt
+
+    from phantomqc.programme import schedules
+    from phantomqc.programme.period import acceptance_data, period_data
+    from phantomqc.programme.store import Store
+    from phantomqc.programme.trends import trend_data
+    from phantomqc.report.acceptance import render_acceptance_pdf
+    from phantomqc.report.period import render_period
+    from phantomqc.report.trend import render_trend
+    from reference_phantoms.programme_scenario import (DEVICES, SITE, ScenarioConfig, analyse_scenario, make_scenario,
+                                                       replay_scenario)
+
+    cfg = ScenarioConfig()
+    data, folder = Path(out) / "programme_data", Path(out) / "programme"
+    folder.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    print(f"phantomqc demo: writing {cfg.days} days of QC checks on a CT, a DR and an MR scanner to {data}",
+          file=sys.stderr)
+    doc, analysed = analyse_scenario(make_scenario(data, cfg), progress=progress and sys.stderr.isatty())
+    db = folder / "store.sqlite"
+    for stale in folder.glob("store.sqlite*"):  # this demo's own store from an earlier run, never a user's file
+        stale.unlink()
+    store = Store(f"sqlite:///{db}", actor="engineer li")
+    replay_scenario(store, doc, analysed)
+    missed = cfg.start + _dt.timedelta(days=cfg.ct_missed_day)
+    with store.session() as s:
+        for dev, metric in (("ct", "ct.water.mean_hu"), ("dr", "dr.artifacts.count"), ("mr", "mr.snr.wst263")):
+            render_trend(trend_data(s, DEVICES[dev][3], metric), folder / f"trend_{metric.replace('.', '_')}.png")
+        render_trend(trend_data(s, DEVICES["ct"][3], "ct.water.mean_hu"), folder / "trend_ct_water.html")
+        due = schedules.due_report(s, _dt.datetime.combine(missed, _dt.time(12, 0)), SITE)
+        (folder / "due.json").write_text(json.dumps([r.to_dict() for r in due], indent=1), encoding="utf-8")
+        render_acceptance_pdf(acceptance_data(s, DEVICES["ct"][3]), folder / "acceptance_ct.pdf")
+        end = cfg.start + _dt.timedelta(days=cfg.days - 1)
+        render_period(period_data(s, SITE, cfg.start, end), folder / "period.html")
+    pending = len(store.review_queue(SITE))
+    store.close()
+    print(f"  programme: {len(analysed)} checks recorded in {time.perf_counter() - t0:.1f} s; {pending} waiting "
+          f"for review; trends, due list, acceptance PDF and period report in {folder}", file=sys.stderr)
+    return folder
 
 
 def _make_mr_suite(out: Path) -> list[Path]:

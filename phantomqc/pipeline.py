@@ -24,7 +24,7 @@ from phantomqc._shared.errors import InputError, ManifestError, PhantomQCError
 from phantomqc.core.registry import all_kinds
 from phantomqc.core.types import AnalysisResult, InputInfo
 
-__all__ = ["Task", "run_task", "analyze", "ANALYSIS_SCHEMA", "DEFAULT_PROFILE", "DEFAULT_TEST_TYPE",
+__all__ = ["Task", "run_task", "analyze", "judge_result", "ANALYSIS_SCHEMA", "DEFAULT_PROFILE", "DEFAULT_TEST_TYPE",
            "exit_status", "load_baseline_json"]
 
 ANALYSIS_SCHEMA = "phantomqc.analysis/1"
@@ -236,31 +236,47 @@ def exit_status(results: Iterable[AnalysisResult]) -> int:
 
 
 def _judge(result: AnalysisResult, task: Task | None, profile_id: str, test_type: str,
-           cli_baseline: dict, profiles_cache: dict) -> AnalysisResult:
-    from phantomqc.standards.evaluate import References, evaluate
+           cli_baseline: dict, profiles_cache: dict, baseline_for=None) -> AnalysisResult:
     from phantomqc.standards.profiles import load_profile
 
+    device = dict(task.device) if task else {}
     if result.error is not None:
-        return result
+        return replace(result, device=device)
     if profile_id not in profiles_cache:
         profiles_cache[profile_id] = load_profile(profile_id)
     prof = profiles_cache[profile_id]
-    baseline = {**(task.baseline if task else {}), **cli_baseline}
-    refs = References(baseline=baseline, spec=(task.spec if task else {}))
+    result = replace(result, device=device,
+                     judged_with={"profile": prof.id, "profile_version": prof.version, "test_type": test_type,
+                                  "spec": dict(task.spec) if task else {}})
+    # precedence: the results store's baselines < the manifest's < --baseline on the command line
+    stored = dict(baseline_for(result)) if baseline_for is not None else {}
+    baseline = {**stored, **(task.baseline if task else {}), **cli_baseline}
+    return judge_result(result, prof, test_type, baseline=baseline, spec=(task.spec if task else {}))
+
+
+def judge_result(result: AnalysisResult, profile, test_type: str, *, baseline: dict | None = None,
+                 spec: dict | None = None) -> AnalysisResult:
+    """``result`` with its verdicts (re)computed against ``profile`` (a ``Profile``) for ``test_type``, with
+    these baselines and specifications (``metric`` or ``metric[label]`` -> value). Pure: no I/O."""
+    from phantomqc.standards.evaluate import References, evaluate
+
+    if result.error is not None:
+        return result
+    refs = References(baseline=dict(baseline or {}), spec=dict(spec or {}))
     kd = all_kinds().get(result.kind)
     missing = {}
     for w in result.warnings:
         for mid in (kd.metrics if kd else ()):
             if mid in w:
                 missing[mid] = w
-    verdicts = evaluate(result.measurements, prof, test_type, references=refs,
+    verdicts = evaluate(result.measurements, profile, test_type, references=refs,
                         expected_metrics=kd.metrics if kd else (), missing_reasons=missing)
     return replace(result, verdicts=verdicts)
 
 
 def analyze(inputs: Sequence[str | Path], *, profile: str | None = None, test_type: str | None = None,
             kind: str | None = None, baseline: dict | None = None, workers: int = 1, progress: bool = False,
-            command: str = "") -> tuple[dict, list[AnalysisResult]]:
+            command: str = "", baseline_for=None) -> tuple[dict, list[AnalysisResult]]:
     """Analyse manifests and DICOM paths; return the JSON document and the results (with details for the
     report).
 
@@ -274,6 +290,9 @@ def analyze(inputs: Sequence[str | Path], *, profile: str | None = None, test_ty
         Force the test kind for DICOM paths given without a manifest.
     baseline
         Extra baseline values (``metric`` or ``metric[label]`` -> value), e.g. from an earlier result.
+    baseline_for
+        Optional callable ``(result) -> {reference_key: value}`` giving the stored baselines of the result's
+        device (``phantomqc.programme.Store.baseline_hook``); the manifest's and ``baseline`` override them.
     workers
         Number of processes; 1 runs in this process.
     progress
@@ -352,7 +371,7 @@ def analyze(inputs: Sequence[str | Path], *, profile: str | None = None, test_ty
                 pid = t.profile
         tt = test_type or t.test_type or main_test_type
         try:
-            judged.append(_judge(r, t, pid, tt, baseline or {}, cache))
+            judged.append(_judge(r, t, pid, tt, baseline or {}, cache, baseline_for))
         except PhantomQCError as exc:
             judged.append(replace(r, error=exc.to_dict()))
     all_results = results_pre + judged

@@ -174,6 +174,7 @@ class ImageMeta:
     station_name: str = ""
     device_serial_number: str = ""
     acquisition_datetime: str = ""
+    source_ae_title: str = ""  # (0002,0016) of the file meta: the AE that wrote or sent the file
     series_description: str = ""
     image_comments: str = ""
     spacing_source: str = ""
@@ -234,6 +235,8 @@ class InputInfo:
     sop_instance_uids: tuple[str, ...] = ()
     spacing_source: str = ""
     presentation_intent: str | None = None
+    model: str = ""
+    source_ae_title: str = ""
 
     @classmethod
     def from_images(cls, images: "list[ImageData] | tuple[ImageData, ...]", paths=None) -> "InputInfo":
@@ -250,6 +253,8 @@ class InputInfo:
             sop_instance_uids=tuple(m.sop_instance_uid for m in metas),
             spacing_source=first.spacing_source if first else "",
             presentation_intent=first.presentation_intent if first else None,
+            model=first.model if first else "",
+            source_ae_title=first.source_ae_title if first else "",
         )
 
     def to_dict(self) -> dict:
@@ -258,7 +263,8 @@ class InputInfo:
                 "station_name": self.station_name, "device_serial_number": self.device_serial_number,
                 "acquisition_datetime": self.acquisition_datetime,
                 "sop_instance_uids": list(self.sop_instance_uids),
-                "spacing_source": self.spacing_source, "presentation_intent": self.presentation_intent}
+                "spacing_source": self.spacing_source, "presentation_intent": self.presentation_intent,
+                "model": self.model, "source_ae_title": self.source_ae_title}
 
 
 @dataclass(frozen=True)
@@ -281,6 +287,8 @@ class AnalysisResult:
     parameters: dict = field(default_factory=dict)
     details: Any = None
     visuals: tuple = ()
+    device: dict = field(default_factory=dict)  # the manifest's [device] table: overrides the DICOM tags
+    judged_with: dict = field(default_factory=dict)  # {"profile": id, "profile_version": ..., "test_type": ...}
 
     def to_dict(self) -> dict:
         return {
@@ -295,6 +303,8 @@ class AnalysisResult:
             "warnings": list(self.warnings),
             "error": self.error,
             "figures": list(self.figures),
+            "device": _jsonable(self.device),
+            "judged_with": _jsonable(self.judged_with),
         }
 
 

@@ -450,6 +450,7 @@ def _base_meta(ds: Dataset, display: str, transfer_syntax: str) -> ImageMeta:
         station_name=_str(ds, "StationName"),
         device_serial_number=_str(ds, "DeviceSerialNumber"),
         acquisition_datetime=_acquisition_datetime(ds),
+        source_ae_title=_str(getattr(ds, "file_meta", None), "SourceApplicationEntityTitle"),
         series_description=_str(ds, "SeriesDescription"),
         image_comments=_str(ds, "ImageComments"),
         presentation_intent=intent or None,
@@ -490,6 +491,56 @@ def _rescale(ds: Dataset, frame: int | None, display: str) -> tuple[float, float
             _str(src, "RescaleType"))
 
 
+def _nm_pet_fields(ds: Dataset, frame: int | None) -> dict[str, Any]:
+    """NM / PT timing, activity and gantry-angle attributes for ``meta.extra`` (absent ones are left out).
+
+    ``gantry_angle_deg`` of a classic multi-frame NM TOMO frame ``f``: the (0054,0052) *Rotation Information
+    Sequence* item of its (0054,0100) *Rotation Vector* entry, (0054,0200) *Start Angle* + (view - 1) x (0018,1144)
+    *Angular Step*, view = its (0054,0090) *Angular View Vector* entry, the step negated for (0018,1140) *Rotation
+    Direction* CC; a detector's own Start Angle in the Detector Information Sequence takes precedence."""
+    out: dict[str, Any] = {}
+    for key, kw in (("units", "Units"), ("decay_correction", "DecayCorrection")):
+        if _str(ds, kw):
+            out[key] = _str(ds, kw).upper()
+    for key, kw in (("patient_weight_kg", "PatientWeight"), ("actual_frame_duration_ms", "ActualFrameDuration"),
+                    ("decay_factor", "DecayFactor"), ("frame_reference_time_ms", "FrameReferenceTime")):
+        if _float(ds, kw) is not None:
+            out[key] = _float(ds, kw)
+    if _str(ds, "SeriesDate") and _str(ds, "SeriesTime"):
+        out["series_datetime"] = _iso_datetime(_str(ds, "SeriesDate"), _str(ds, "SeriesTime"))
+    rp = _get(ds, "RadiopharmaceuticalInformationSequence")
+    if rp is not None and len(rp):
+        item = rp[0]
+        for key, kw in (("radionuclide_total_dose_bq", "RadionuclideTotalDose"),
+                        ("radionuclide_half_life_s", "RadionuclideHalfLife")):
+            if _float(item, kw) is not None:
+                out[key] = _float(item, kw)
+        start = _str(item, "RadiopharmaceuticalStartDateTime")
+        if not start and _str(item, "RadiopharmaceuticalStartTime") and _str(ds, "SeriesDate"):
+            start = _str(ds, "SeriesDate") + _str(item, "RadiopharmaceuticalStartTime")
+        if start:
+            out["radiopharmaceutical_start_datetime"] = _iso_datetime(start)
+    rotations = _get(ds, "RotationInformationSequence")
+    f = frame if frame is not None else 0
+    if rotations is not None and len(rotations) and "TOMO" in " ".join(str(v) for v in (_get(ds, "ImageType") or ())):
+        def entry(kw: str) -> int:
+            vec = _get(ds, kw)
+            try:
+                return int(vec[f]) if vec is not None and f < len(vec) else 1
+            except (TypeError, ValueError):
+                return 1
+        rot = rotations[min(max(entry("RotationVector"), 1), len(rotations)) - 1]
+        start, step = _float(rot, "StartAngle"), _float(rot, "AngularStep")
+        detectors = _get(ds, "DetectorInformationSequence")
+        det = entry("DetectorVector")
+        if detectors is not None and 1 <= det <= len(detectors):
+            start = _float(detectors[det - 1], "StartAngle") if "StartAngle" in detectors[det - 1] else start
+        if start is not None and step is not None:
+            sign = -1.0 if _str(rot, "RotationDirection").upper() == "CC" else 1.0
+            out["gantry_angle_deg"] = start + sign * (entry("AngularViewVector") - 1) * step
+    return out
+
+
 def _frame_meta(ds: Dataset, base: ImageMeta, frame: int | None, n_frames: int,
                 display: str) -> tuple[ImageMeta, tuple[float, float] | None, str]:
     """Per-frame metadata; returns ``(meta, spacing or None, missing-spacing message)``."""
@@ -501,6 +552,8 @@ def _frame_meta(ds: Dataset, base: ImageMeta, frame: int | None, n_frames: int,
     extra = dict(base.extra)
     if spacing is not None:
         extra["spacing_mm"] = spacing
+    if base.modality in ("NM", "PT"):
+        extra.update(_nm_pet_fields(ds, frame))
     if base.modality == "MR":
         from phantomqc.io._mr_tags import mr_fields
 
