@@ -107,7 +107,9 @@ def analyze_acr(slices: list, spacing_mm: tuple[float, float], *, phase_encoding
     def holes() -> list[Measurement]:
         r = resolution.acr_hole_arrays(img[1], spacing_mm, center_px=centre(1), rotation_deg=rot)
         results["resolution"] = r
-        return [_q("mr.resolution.hole_mm", r.hole_mm)]
+        # no size resolved (e.g. a coarse matrix): NaN, with the analyzer's reason as the note
+        note = "" if math.isfinite(r.hole_mm.value) else ("; ".join(r.warnings) or "no hole array resolved")
+        return [_q("mr.resolution.hole_mm", r.hole_mm, note=note)]
 
     def mtf() -> list[Measurement]:
         r = resolution.edge_mtf50(img[1], spacing_mm, center_px=centre(1))

@@ -147,3 +147,17 @@ def test_real_edge_mtf_ge(realdata_dir, golden_mr):
     assert math.isnan(r.mtf50_mm.value) and any("oversampling" in w for w in r.warnings)
     assert r.mtf50_fitted_mm.value < e["expected"][1]
     assert r.mtf50_fitted_mm.value == pytest.approx(0.385, abs=0.05)
+
+
+
+def test_acr_series_on_a_coarse_matrix_reports_no_hole_size_with_the_reason(tmp_path):
+    """128 x 128 over 250 mm (1.95 mm pixels) cannot resolve 1.1 mm holes: the series is still analysed and the hole
+    size is NaN with the analyzer's reason, not an internal error."""
+    from phantomqc.pipeline import analyze
+    from reference_phantoms.mr import make_acr_series
+
+    _, results = analyze([make_acr_series(tmp_path, matrix=128)])
+    acr = next(r for r in results if r.kind == "mr.acr")
+    assert acr.error is None
+    m = next(m for m in acr.measurements if m.id == "mr.resolution.hole_mm")
+    assert m.value != m.value and "no hole array is resolved" in m.note
