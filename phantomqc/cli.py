@@ -31,7 +31,12 @@ def _parser() -> argparse.ArgumentParser:
                                                               "values are the baselines")
     a.add_argument("--json", metavar="FILE|-", help="write the JSON document to FILE, or - for standard output")
     a.add_argument("--report", metavar="DIR", help="write report.html and its figures to DIR")
+    a.add_argument("--sr", metavar="FILE.dcm", help="write the results as a DICOM SR (TID 1500 measurement report)")
+    a.add_argument("--send-sr", metavar="HOST:PORT:AE", help="C-STORE the results SR to this AE (e.g. a PACS)")
     a.add_argument("--workers", type=int, default=1, metavar="N", help="processes to use (default 1)")
+    a.add_argument("--executor", metavar="dask://HOST:PORT",
+                   help="run the analyses on a Dask distributed cluster (its workers must see the input paths); "
+                        "--workers N then bounds the tasks in flight (default: the cluster's threads)")
     a.add_argument("--no-progress", action="store_true", help="no progress bar")
     a.add_argument("--store", action="store_true",
                    help="record the results in the results store (baselines from it are used for the verdicts)")
@@ -72,12 +77,13 @@ def _parser() -> argparse.ArgumentParser:
     from phantomqc.cli_rubric import add_rubric_parser
 
     add_rubric_parser(sub)
-    from phantomqc import cli_programme, cli_programme_due, cli_programme_report, cli_programme_trend
+    from phantomqc import cli_ingest, cli_programme, cli_programme_due, cli_programme_report, cli_programme_trend
 
     cli_programme.register(sub)
     cli_programme_due.register(sub)
     cli_programme_trend.register(sub)
     cli_programme_report.register(sub)
+    cli_ingest.register(sub)
     return p
 
 
@@ -89,6 +95,15 @@ def _cmd_analyze(args) -> int:
     if (args.site or args.department or args.db) and not args.store:
         print("phantomqc: error: --site, --department and --db need --store", file=sys.stderr)
         return 2
+    if args.send_sr:
+        from phantomqc._shared.errors import InputError
+        from phantomqc.ingest.send import parse_destination
+
+        try:
+            parse_destination(args.send_sr)
+        except InputError as exc:
+            print(f"phantomqc: error: --send-sr: {exc}", file=sys.stderr)
+            return 2
     try:
         store = None
         if args.store:
@@ -97,11 +112,14 @@ def _cmd_analyze(args) -> int:
             store = Store(args.db)
         if args.baseline:
             baseline = load_baseline_json(args.baseline)
-        doc, results = analyze(args.inputs, profile=args.profile, test_type=args.test_type, kind=args.kind,
-                               baseline=baseline, workers=max(1, args.workers),
-                               progress=not args.no_progress and sys.stderr.isatty(),
-                               command=" ".join(["phantomqc"] + sys.argv[1:]),
-                               baseline_for=store.baseline_hook() if store else None)
+        from phantomqc.ingest.executors import make_executor
+
+        with make_executor(args.executor, max(1, args.workers)) as executor:
+            doc, results = analyze(args.inputs, profile=args.profile, test_type=args.test_type, kind=args.kind,
+                                   baseline=baseline, workers=max(1, args.workers),
+                                   progress=not args.no_progress and sys.stderr.isatty(),
+                                   command=" ".join(["phantomqc"] + sys.argv[1:]),
+                                   baseline_for=store.baseline_hook() if store else None, executor=executor)
         if store is not None:
             outcome = store.record(results, site=args.site, department=args.department,
                                    source=" ".join(str(i) for i in args.inputs))
@@ -110,7 +128,8 @@ def _cmd_analyze(args) -> int:
         print(f"phantomqc: error: {exc}", file=sys.stderr)
         return 2
     _emit(doc, results, args.json, args.report)
-    return doc["summary"]["exit_status"]
+    sr_status = _sr_out(results, args.sr, args.send_sr) if (args.sr or args.send_sr) else 0
+    return max(doc["summary"]["exit_status"], sr_status)
 
 
 def _report_stored(doc: dict, results: list, outcome) -> None:
@@ -127,6 +146,35 @@ def _report_stored(doc: dict, results: list, outcome) -> None:
         if rec.message:
             print(f"phantomqc: store: analysis {rec.index + 1}: {rec.message}", file=sys.stderr)
     print(f"store: {outcome.summary()}", file=sys.stderr)
+
+
+def _sr_out(results, sr_path: str | None, send_to: str | None) -> int:
+    """Write and/or send the results SR (``--sr``, ``--send-sr``); 2 when that fails, else 0."""
+    import tempfile
+
+    from phantomqc._shared.errors import PhantomQCError
+    from phantomqc.ingest.send import parse_destination, send_dataset
+    from phantomqc.report.sr import write_sr
+
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = write_sr(results, sr_path or Path(tmp) / "phantomqc-sr.dcm")
+            for line in out.skipped:
+                print(f"phantomqc: sr: {line}", file=sys.stderr)
+            if sr_path:
+                print(f"sr: {out.path} ({out.groups} measurement group(s))", file=sys.stderr)
+            if send_to:
+                host, port, ae = parse_destination(send_to)
+                status = send_dataset(out.path, host, port, ae)
+                if status not in (0x0000, 0xB000, 0xB006, 0xB007):
+                    print(f"phantomqc: error: --send-sr: {send_to} answered C-STORE status 0x{status:04X}",
+                          file=sys.stderr)
+                    return 2
+                print(f"sr: sent to {send_to} (status 0x{status:04X})", file=sys.stderr)
+    except PhantomQCError as exc:
+        print(f"phantomqc: error: sr: {exc}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def _emit(doc: dict, results, json_target: str | None, report_dir: str | None) -> None:

@@ -11,10 +11,8 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
-import multiprocessing
 import sys
 import traceback
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -276,7 +274,7 @@ def judge_result(result: AnalysisResult, profile, test_type: str, *, baseline: d
 
 def analyze(inputs: Sequence[str | Path], *, profile: str | None = None, test_type: str | None = None,
             kind: str | None = None, baseline: dict | None = None, workers: int = 1, progress: bool = False,
-            command: str = "", baseline_for=None) -> tuple[dict, list[AnalysisResult]]:
+            command: str = "", baseline_for=None, executor=None) -> tuple[dict, list[AnalysisResult]]:
     """Analyse manifests and DICOM paths; return the JSON document and the results (with details for the
     report).
 
@@ -294,7 +292,12 @@ def analyze(inputs: Sequence[str | Path], *, profile: str | None = None, test_ty
         Optional callable ``(result) -> {reference_key: value}`` giving the stored baselines of the result's
         device (``phantomqc.programme.Store.baseline_hook``); the manifest's and ``baseline`` override them.
     workers
-        Number of processes; 1 runs in this process.
+        Number of processes; 1 runs in this process. Ignored when ``executor`` is given.
+    executor
+        A ``phantomqc.ingest.executors.Executor`` (e.g. a ``DaskExecutor``) to run the tests on; it receives
+        tasks holding file paths, never pixel arrays, and stays open (its owner closes it). Default: a
+        ``LocalExecutor`` of ``workers`` processes, closed on return. The results are the same, in the same
+        order, whichever executor runs them.
     progress
         Show a progress bar on standard error.
     """
@@ -331,22 +334,25 @@ def analyze(inputs: Sequence[str | Path], *, profile: str | None = None, test_ty
     order = sorted(range(len(tasks)), key=lambda i: tasks[i].kind != "dr.signal_transfer")
     n_first = sum(1 for t in tasks if t.kind == "dr.signal_transfer")
     by_index: dict[int, AnalysisResult] = {}
-    # "spawn", not fork: numba's OpenMP threading layer is not fork-safe once a parallel kernel has run
-    pool = (ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
-            if workers > 1 and len(tasks) > 1 else None)
+    from phantomqc.ingest.executors import LocalExecutor
+
+    # the local pool uses "spawn", not fork (see LocalExecutor); a caller's executor is the caller's to close
+    own_executor = executor is None
+    if own_executor:
+        executor = LocalExecutor(workers if workers > 1 and len(tasks) > 1 else 1)
     try:
         for phase in (order[:n_first], order[n_first:]):
             phase_tasks = [_with_conversion(tasks[i], by_index, tasks) for i in phase]
-            runs = pool.map(run_task, phase_tasks) if pool else map(run_task, phase_tasks)
+            runs = executor.map(run_task, phase_tasks) if phase_tasks else ()
             for i, t, r in zip(phase, phase_tasks, runs):
-                if not pool:
+                if executor.in_process:
                     bar.set_postfix_str(t.kind)
                 by_index[i] = r
                 tasks[i] = t
                 bar.update(1)
     finally:
-        if pool:
-            pool.shutdown()
+        if own_executor:
+            executor.close()
         bar.close()
     results = [by_index[i] for i in range(len(tasks))]
 

@@ -437,6 +437,13 @@ def _base_meta(ds: Dataset, display: str, transfer_syntax: str) -> ImageMeta:
         "slice_location_mm": _float(ds, "SliceLocation"),
         "gantry_tilt_deg": _float(ds, "GantryDetectorTilt"),
         "spiral_pitch_factor": _float(ds, "SpiralPitchFactor"),
+        # (0028,0300) Quality Control Image ("YES" / "NO" / "BOTH" / ""), read by phantomqc.identify
+        "quality_control_image": _str(ds, "QualityControlImage").upper(),
+        # (0050,0010) Device Sequence: per item "code meaning | model name | description" (non-empty parts)
+        "device_sequence": tuple(
+            " | ".join(v for v in (_str(item, "CodeMeaning"), _str(item, "ManufacturerModelName"),
+                                   _str(item, "DeviceDescription")) if v)
+            for item in (_get(ds, "DeviceSequence") or ())),
     }
     return ImageMeta(
         path=display,

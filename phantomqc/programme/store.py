@@ -38,7 +38,7 @@ from phantomqc.programme.models import (AnalysisRun, AuditEntry, Baseline, Devic
                                         ProfileSnapshot, Review, ServiceEvent, Site, SiteRule, Tolerance,
                                         VerdictRow, utcnow)
 
-__all__ = ["Store", "RecordOutcome", "RunRecord", "input_key", "parse_wall_clock"]
+__all__ = ["Store", "RecordOutcome", "RunRecord", "input_key", "config_hash", "profile_snapshot", "parse_wall_clock"]
 
 
 def _actor() -> str:
@@ -58,6 +58,18 @@ def _finite(v) -> float | None:
 
 def _sha(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str, ensure_ascii=False).encode()).hexdigest()
+
+
+def profile_snapshot(prof) -> tuple[dict, str]:
+    """A profile as data (its summary and every criterion) and the SHA-256 of that content."""
+    content = {"summary": prof.summary(), "criteria": [asdict(c) for c in prof.criteria]}
+    return content, _sha(content)
+
+
+def config_hash(kind: str, parameters: dict, test_type: str | None, profile_sha: str | None) -> str:
+    """SHA-256 of what decided a run's numbers and verdicts: the profile content, the test type, the kind and the
+    analysis parameters (the ``config_hash`` of a stored run and of a DICOM SR)."""
+    return _sha({"profile": profile_sha, "test_type": test_type, "kind": kind, "parameters": parameters})
 
 
 def input_key(kind: str, input_info: dict) -> str:
@@ -370,8 +382,8 @@ class Store:
             from phantomqc.standards.profiles import load_profile
 
             prof = load_profile(pid)
-            content = {"summary": prof.summary(), "criteria": [asdict(c) for c in prof.criteria]}
-            self._profiles[pid] = (prof, content, _sha(content))
+            content, sha = profile_snapshot(prof)
+            self._profiles[pid] = (prof, content, sha)
         prof, content, sha = self._profiles[pid]
         snap = s.scalar(select(ProfileSnapshot).where(ProfileSnapshot.sha256 == sha))
         if snap is None:
@@ -434,8 +446,7 @@ class Store:
                 if rejudge:
                     r = self._rejudged(s, dev, r)
                 snap = self._snapshot(s, judged)
-                cfg = _sha({"profile": snap.sha256 if snap else None, "test_type": judged.get("test_type"),
-                            "kind": r.kind, "parameters": r.parameters})
+                cfg = config_hash(r.kind, r.parameters, judged.get("test_type"), snap.sha256 if snap else None)
                 key = input_key(r.kind, info)
                 dup = s.execute(select(AnalysisRun.id, AnalysisRun.config_hash).where(
                     AnalysisRun.input_key == key, AnalysisRun.phantomqc_version == __version__)).first()
@@ -612,7 +623,7 @@ class Store:
                 q = q.where(AnalysisRun.kind == kind)
             out = list(s.scalars(q))
             for r in out:
-                _ = r.review, r.measurements, r.verdicts
+                _ = r.review, r.measurements, r.verdicts, r.device
             return out
 
 

@@ -1,0 +1,1 @@
+"""Ingestion and execution at scale: folder watch, DICOM storage SCP and the executors that run analyses."""
