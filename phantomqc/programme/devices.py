@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from phantomqc.programme.models import AuditEntry, Department, Device, Site, SiteRule
 
 __all__ = ["DeviceFacts", "facts_from", "device_key", "find_device", "ensure_device", "ensure_site",
-           "UNASSIGNED_SITE", "resolve_device"]
+           "UNASSIGNED_SITE", "resolve_device", "resolve_site"]
 
 UNASSIGNED_SITE = "unassigned"
 
@@ -143,20 +143,46 @@ def ensure_device(session: Session, f: DeviceFacts, *, site: str | None = None, 
     return dev, True
 
 
-def resolve_device(session: Session, ref: str | int) -> Device:
-    """A device by id, name, key or station name; a clear error when none or several match."""
+def resolve_device(session: Session, device: "Device | int | str") -> Device:
+    """A device by row, id, or text matched against key, name, serial, station name and AE title (in that order).
+
+    The one lookup behind every command that takes DEVICE. Raises ``InputError`` when nothing matches (listing the
+    known devices) or when a text matches several devices (listing them: give the id)."""
     from phantomqc._shared.errors import InputError
 
-    if isinstance(ref, int) or str(ref).isdigit():
-        dev = session.get(Device, int(ref))
-        if dev is None:
-            raise InputError(f"no device with id {ref} in the results store")
-        return dev
-    hits = session.scalars(select(Device).where((Device.name == ref) | (Device.key == ref)
-                                                | (Device.station_name == ref))).all()
-    if not hits:
-        raise InputError(f"no device named {ref!r} in the results store (see `phantomqc device list`)")
-    if len(hits) > 1:
-        raise InputError(f"{len(hits)} devices match {ref!r}; give the id: "
-                         + ", ".join(f"{d.id} ({d.key})" for d in hits))
-    return hits[0]
+    if isinstance(device, Device):
+        return device
+    if isinstance(device, int) or (isinstance(device, str) and device.strip().isdigit()):
+        row = session.get(Device, int(device))
+        if row is not None:
+            return row
+    text = str(device).strip()
+    for col in (Device.key, Device.name, Device.serial, Device.station_name, Device.ae_title):
+        rows = session.scalars(select(Device).where(col == text).order_by(Device.id)).all()
+        if len(rows) == 1:
+            return rows[0]
+        if len(rows) > 1:
+            names = ", ".join(f"{r.id} ({r.name or r.key})" for r in rows)
+            raise InputError(f"device {text!r} is ambiguous: {len(rows)} devices have that {col.key} ({names}); "
+                             "give its id instead")
+    known = session.scalars(select(Device).order_by(Device.id).limit(20)).all()
+    names = ", ".join(f"{d.id} ({d.name or d.key})" for d in known) or "none"
+    raise InputError(f"no device named {text!r} in the results store (matched by id, key, name, serial, station "
+                     f"name or AE title); known devices: {names}. See `phantomqc device list`")
+
+
+def resolve_site(session: Session, site: "Site | int | str") -> Site:
+    """A site by row, id or name; ``InputError`` naming the known sites when none matches."""
+    from phantomqc._shared.errors import InputError
+
+    if isinstance(site, Site):
+        return site
+    if isinstance(site, int) or (isinstance(site, str) and site.strip().isdigit()):
+        row = session.get(Site, int(site))
+        if row is not None:
+            return row
+    row = session.scalars(select(Site).where(Site.name == str(site))).first()
+    if row is None:
+        known = ", ".join(session.scalars(select(Site.name).order_by(Site.name)).all()) or "none"
+        raise InputError(f"no site {site!r} in the results store (known sites: {known})")
+    return row

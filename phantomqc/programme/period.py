@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from phantomqc import __version__
 from phantomqc._shared.errors import InputError
+from phantomqc.programme.devices import resolve_device, resolve_site
 from phantomqc.programme.models import AnalysisRun, Device, ServiceEvent, Site
 
 __all__ = [
@@ -263,56 +264,6 @@ class PeriodData:
 
 # --------------------------------------------------------------------------------------------------
 # look-ups
-
-
-def resolve_device(session: Session, device: Device | int | str) -> Device:
-    """A device by row, id, or text (its key, name, serial, station name or AE title, in that order).
-
-    Raises
-    ------
-    InputError
-        When nothing matches, or a text matches several devices (the message lists them).
-    """
-    if isinstance(device, Device):
-        return device
-    if isinstance(device, int) or (isinstance(device, str) and device.isdigit()):
-        row = session.get(Device, int(device))
-        if row is not None:
-            return row
-        if isinstance(device, int):
-            raise InputError(f"no device with id {device} in the results store; list the devices with "
-                             "`phantomqc devices` or give its name, serial or station name")
-    text = str(device)
-    for col in (Device.key, Device.name, Device.serial, Device.station_name, Device.ae_title):
-        rows = session.scalars(select(Device).where(col == text)).all()
-        if len(rows) == 1:
-            return rows[0]
-        if len(rows) > 1:
-            names = ", ".join(f"#{r.id} {r.name or r.key}" for r in rows)
-            raise InputError(f"device {text!r} is ambiguous ({names}); give its id or key instead")
-    raise InputError(f"no device named {text!r} (key, name, serial, station name or AE title) in the results "
-                     "store; check the spelling or give the device id")
-
-
-def resolve_site(session: Session, site: Site | int | str) -> Site:
-    """A site by row, id or name.
-
-    Raises
-    ------
-    InputError
-        When no site matches.
-    """
-    if isinstance(site, Site):
-        return site
-    if isinstance(site, int) or (isinstance(site, str) and site.isdigit()):
-        row = session.get(Site, int(site))
-        if row is not None:
-            return row
-    row = session.scalars(select(Site).where(Site.name == str(site))).first()
-    if row is None:
-        known = ", ".join(session.scalars(select(Site.name).order_by(Site.name)).all()) or "none"
-        raise InputError(f"no site {site!r} in the results store (known sites: {known})")
-    return row
 
 
 def _device_info(d: Device) -> DeviceInfo:

@@ -60,6 +60,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from phantomqc._shared.errors import InputError
+from phantomqc.programme.devices import resolve_device, resolve_site
 from phantomqc.programme.models import AnalysisRun, AuditEntry, Device, Schedule, Site
 
 __all__ = [
@@ -419,34 +420,13 @@ def next_due(statuses: Sequence[OccurrenceStatus]) -> OccurrenceStatus | None:
 # ---------------------------------------------------------------------------------------------------------------
 
 def find_site(session: Session, site: int | str) -> Site:
-    """A site by id (``int`` or digits) or name; :class:`InputError` naming the known sites if there is none."""
-    row = None
-    if isinstance(site, str):
-        row = session.scalar(select(Site).where(Site.name == site))
-        if row is None and site.strip().isdigit():
-            row = session.get(Site, int(site))
-    else:
-        row = session.get(Site, int(site))
-    if row is None:
-        known = ", ".join(f"{s.name} (id {s.id})" for s in session.scalars(select(Site).order_by(Site.name)))
-        raise InputError(f"no site {site!r} in the results store; known sites: {known or 'none'}")
-    return row
+    """A site by id or name (``phantomqc.programme.devices.resolve_site``)."""
+    return resolve_site(session, site)
 
 
 def find_device(session: Session, device: int | str) -> Device:
-    """A device by id (``int`` or digits) or exact name; :class:`InputError` if none or if the name is ambiguous."""
-    if isinstance(device, int) or (isinstance(device, str) and device.strip().isdigit()):
-        row = session.get(Device, int(device))
-        if row is not None:
-            return row
-    rows = list(session.scalars(select(Device).where(Device.name == str(device)).order_by(Device.id)))
-    if len(rows) == 1:
-        return rows[0]
-    if len(rows) > 1:
-        which = "; ".join(f"id {d.id} at {d.site.name}" for d in rows)
-        raise InputError(f"device name {device!r} is ambiguous ({which}); give the device id instead")
-    raise InputError(f"no device {device!r} (id or name) in the results store; register it first "
-                     f"(`phantomqc analyze ... --store`) or give its id")
+    """A device by id, key, name, serial, station or AE title (``phantomqc.programme.devices.resolve_device``)."""
+    return resolve_device(session, device)
 
 
 def add_schedule(session: Session, device_id: int, kind: str, rule_or_preset: str, *, dtstart: _dt.datetime,

@@ -294,23 +294,9 @@ def site_band(mode: str, levels: Sequence[float | None], baseline: float | None)
 
 
 def _find_device(session: Session, device: int | str) -> Device:
-    if isinstance(device, int) or (isinstance(device, str) and device.strip().isdigit()):
-        d = session.get(Device, int(device))
-        if d is not None:
-            return d
-    if isinstance(device, str):
-        name = device.strip()
-        for col in (Device.name, Device.key, Device.station_name, Device.serial, Device.ae_title):
-            hits = session.scalars(select(Device).where(col == name).order_by(Device.id)).all()
-            if len(hits) == 1:
-                return hits[0]
-            if len(hits) > 1:
-                ids = ", ".join(f"{h.id} ({h.name or h.key})" for h in hits)
-                raise InputError(f"trend: {len(hits)} devices match {device!r} by {col.key}: {ids}; give the id")
-    known = session.scalars(select(Device).order_by(Device.id).limit(20)).all()
-    names = ", ".join(f"{d.id} ({d.name or d.key})" for d in known) or "none (the store has no device)"
-    raise InputError(f"trend: no device {device!r} (by id, name, key, station name, serial or AE title); "
-                     f"known devices: {names}")
+    from phantomqc.programme.devices import resolve_device
+
+    return resolve_device(session, device)
 
 
 def _naive(t: _dt.datetime) -> _dt.datetime:

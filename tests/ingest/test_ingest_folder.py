@@ -79,25 +79,9 @@ def test_watch_picks_up_series_that_arrive_later(sources, tmp_path):
 
 
 def test_unrecognised_series_is_listed_with_its_reason(tmp_path, capsys):
-    import numpy as np
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+    from ._dicom import secondary_capture
 
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = SecondaryCaptureImageStorage, meta.MediaStorageSOPInstanceUID
-    ds.SeriesInstanceUID, ds.StudyInstanceUID, ds.Modality = generate_uid(), generate_uid(), "OT"
-    ds.Rows = ds.Columns = 32
-    ds.PixelSpacing = [1.0, 1.0]
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.PixelData = np.zeros((32, 32), np.uint16).tobytes()
-    (tmp_path / "in").mkdir()
-    ds.save_as(tmp_path / "in" / "sc.dcm", enforce_file_format=True)
+    secondary_capture(tmp_path / "in" / "sc.dcm")
     code = main(["ingest", str(tmp_path / "in"), "--db", f"sqlite:///{tmp_path / 's.sqlite'}"])
     out = capsys.readouterr().out
     assert code == 2 and "unrecognised:" in out and "modality OT" in out

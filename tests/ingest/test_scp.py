@@ -304,24 +304,12 @@ def test_server_killed_mid_series_completes_the_series_after_restart(ct_files, t
 
 
 def test_unrecognised_series_is_kept_and_listed(server, tmp_path, capsys):
-    from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage
 
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    sc = Dataset()
-    sc.file_meta = meta
-    sc.SOPClassUID, sc.SOPInstanceUID = SecondaryCaptureImageStorage, meta.MediaStorageSOPInstanceUID
-    sc.SeriesInstanceUID, sc.StudyInstanceUID, sc.Modality = generate_uid(), generate_uid(), "OT"
-    sc.Rows = sc.Columns = 64
-    sc.PixelSpacing = [1.0, 1.0]
-    sc.BitsAllocated, sc.BitsStored, sc.HighBit, sc.PixelRepresentation = 16, 16, 15, 0
-    sc.SamplesPerPixel, sc.PhotometricInterpretation = 1, "MONOCHROME2"
-    sc.PixelData = np.zeros((64, 64), np.uint16).tobytes()
-    p = tmp_path / "sc.dcm"
-    sc.save_as(p, enforce_file_format=True)
+    from ._dicom import secondary_capture
+
+    p = secondary_capture(tmp_path / "sc.dcm", size=64)
+    sc = pydicom.dcmread(p)
     ae = AE(ae_title="GOODAE")
     ae.add_requested_context(SecondaryCaptureImageStorage, ExplicitVRLittleEndian)
     assoc = ae.associate("127.0.0.1", server.port, ae_title="PHANTOMQC")

@@ -393,7 +393,7 @@ def test_cli_schedule_add_list_and_due(tmp_path, capsys):
     assert _cli(["schedule", "add", "CT 1", "ct.water", "--every", "FREQ=MONTHLY;BYDAY=XX", "--db", url]) == 2
     assert "'FREQ=MONTHLY;BYDAY=XX'" in capsys.readouterr().err
     assert _cli(["schedule", "add", "no such", "ct.water", "--every", "daily", "--db", url]) == 2
-    assert "no device 'no such'" in capsys.readouterr().err
+    assert "no device named 'no such'" in capsys.readouterr().err
 
     assert _cli(["schedule", "list", "--json", "--db", url]) == 0
     listed = json.loads(capsys.readouterr().out)["schedules"]

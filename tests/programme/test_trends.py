@@ -262,7 +262,7 @@ def test_device_by_id_name_or_serial_and_unknown(session):
     info = build_drift_scenario(session, n_days=25)
     for ref in (info["device_id"], str(info["device_id"]), "CT room 1", "SN123"):
         assert trend_data(session, ref, METRIC).device_id == info["device_id"]
-    with pytest.raises(InputError, match="no device 'CT room 9'.*CT room 1"):
+    with pytest.raises(InputError, match="no device named 'CT room 9'.*CT room 1"):
         trend_data(session, "CT room 9", METRIC)
     with pytest.raises(InputError, match="its metrics: ct.water.mean_hu"):
         trend_data(session, "CT room 1", "ct.noise.percent")
@@ -394,7 +394,7 @@ def test_cli_trend_writes_the_chart_and_reports_errors(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "37 points" in err  # 5 March to 10 April inclusive = days 3 .. 39
     assert _cli(["trend", "CT room 9", METRIC, "--out", str(tmp_path / "x.png"), "--db", str(db)]) == 2
-    assert "no device 'CT room 9'" in capsys.readouterr().err
+    assert "no device named 'CT room 9'" in capsys.readouterr().err
     assert _cli(["trend", "CT room 1", METRIC, "--out", str(tmp_path / "x.pdf"), "--db", str(db)]) == 2
     assert _cli(["trend", "CT room 1", METRIC, "--from", "5 March", "--out", str(out), "--db", str(db)]) == 2
     assert "--from must be YYYY-MM-DD" in capsys.readouterr().err
