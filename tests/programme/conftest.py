@@ -1,7 +1,7 @@
 """Results-store fixtures: every store test runs on SQLite and on a real PostgreSQL server.
 
 The PostgreSQL server is started here, once per test process, from the Debian package's binaries
-(``scripts/install-postgresql.sh``, run by the README's test command and so by ``.ci/run``, installs them): a new
+(``scripts/install-system-packages.sh``, run by the README's test command and so by ``.ci/run``, installs them): a new
 cluster in a temporary folder, listening on 127.0.0.1 only, on a free port, stopped and removed at the end. Each
 test gets a database of its own. ``PHANTOMQC_TEST_PG=postgresql://...`` uses an existing server instead.
 The PostgreSQL cases skip, saying why, only when no server can be started.
@@ -46,7 +46,7 @@ class _Server:
             return
         bindir = _pg_bin()
         if bindir is None:
-            self.reason = ("no PostgreSQL server binaries (initdb) on this machine; scripts/install-postgresql.sh "
+            self.reason = ("no PostgreSQL server binaries (initdb) on this machine; scripts/install-system-packages.sh "
                            "installs the Debian package")
             return
         self._dir = tempfile.mkdtemp(prefix="phantomqc-pg-")

@@ -248,7 +248,8 @@ def test_acceptance_pdf_pages_and_text(session, tmp_path):
     # the cover, then one page per test (each starts a page; these tables and figures fit on one)
     assert _n_pages(out) == 1 + 3
     if shutil.which("pdftotext") is None:
-        pytest.skip("pdftotext (poppler-utils) is not installed: the page count was checked, not the text")
+        pytest.skip("pdftotext (poppler-utils) is not installed (scripts/install-system-packages.sh installs it): the "
+                    "page count was checked, not the text")
     text = subprocess.run(["pdftotext", "-layout", str(out), "-"], capture_output=True, text=True,
                           check=True).stdout
     text = " ".join(text.split())  # pdftotext spaces out large type ("Overall   result:"): compare words
