@@ -41,7 +41,8 @@ def run_demo(out: Path, *, detector: str = "3000", profile: str = "taiyuan-2024"
 
     nm_suite = out / "phantoms" / "nm_pet"
     print(f"phantomqc demo: writing the gamma-camera, SPECT and PET reference phantoms (flood, four-bar, quadrant-bar, "
-          f"Jaszczak, NEMA/IEC body phantom) to {nm_suite}", file=sys.stderr)
+          f"slit-mask linearity, line source, sensitivity and count-rate sources, centre-of-rotation projections, "
+          f"Jaszczak, NEMA/IEC body phantom, uniform cylinder) to {nm_suite}", file=sys.stderr)
     nm_manifest = make_nm_suite(nm_suite, seed=0)
     t1 = time.perf_counter()
     print(f"  phantoms written in {t1 - t0:.1f} s; analysing", file=sys.stderr)

@@ -417,7 +417,8 @@ def _reference_kind(v: Any) -> str:
 def acceptance_rows(run: AnalysisRun) -> tuple[AcceptanceRow, ...]:
     """The table of one run: each measurement with each of its verdicts, in stored order.
 
-    A measurement without a verdict gives one row with ``status`` ``""`` (shown for information); a verdict
+    A measurement without a verdict, or whose only verdict says the profile sets no limit for it, gives one row
+    with ``status`` ``""`` (shown for information); a verdict
     whose measurement is not stored (the analysis gave no number) gives a row with the verdict's value. Profile
     verdicts come before the site's for the same measurement.
     """
@@ -428,6 +429,8 @@ def acceptance_rows(run: AnalysisRun) -> tuple[AcceptanceRow, ...]:
     seen: set[tuple[str, str]] = set()
 
     def add(metric: str, label: str, value, unc, unit: str, vs: list[Any]) -> None:
+        # a verdict without a criterion only says the profile sets no limit: the value is shown for information
+        vs = [v for v in vs if getattr(v, "has_criterion", True)]
         if not vs:
             rows.append(AcceptanceRow(metric, label, value, unc, unit, "", "", "", "", "", True, None, "", None))
             return

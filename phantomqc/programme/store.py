@@ -571,7 +571,8 @@ class Store:
             out = []
             for rev, run in s.execute(q).all():
                 bad = [f"{v.metric}{'[' + v.label + ']' if v.label else ''}: {v.status} ({v.criterion})"
-                       for v in run.verdicts if v.status in ("fail", "not_evaluated", "tolerance", "action")]
+                       for v in run.verdicts if v.status in ("fail", "not_evaluated", "tolerance", "action")
+                       and v.has_criterion]  # not "the profile has no limit for this metric"
                 out.append({"run_id": run.id, "device": run.device.name if run.device else "",
                             "device_id": run.device_id, "kind": run.kind, "test_type": run.test_type,
                             "acquired_at": run.acquired_at, "status": run.status, "review": rev.state,

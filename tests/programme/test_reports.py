@@ -479,3 +479,31 @@ def test_acceptance_report_of_store_recorded_runs(tmp_path):
         assert any(c["cells"][7] == "TOLERANCE" for c in acceptance_table_rows(test))
         out = render_acceptance_pdf(data, tmp_path / "ct.pdf")
     assert _n_pages(out) == 2
+
+
+def test_values_without_a_limit_are_information_not_open_findings(tmp_path):
+    """A verdict that only says "the profile has no limit for this metric" is neither a finding of a run that did
+    not pass nor an open item of the acceptance report: the value is shown with no status."""
+    from phantomqc.programme.period import acceptance_data
+    from phantomqc.programme.store import Store
+    from programme._results import ct_water_result
+
+    st = Store(f"sqlite:///{tmp_path / 'store.sqlite'}")
+    r = ct_water_result(9.0, uid="1", test_type="acceptance")  # 9 HU > 6 HU: fails
+    from dataclasses import replace
+
+    from phantomqc.core.types import Measurement, Verdict
+
+    extra = Measurement("ct.noise.sd_hu", 3.0, "HU")
+    info = Verdict(measurement="ct.noise.sd_hu", label=None, status="not_evaluated", criterion="—", source="x",
+                   reason="the profile has no limit for this metric in an acceptance test", value=3.0, unit="HU",
+                   test_type="acceptance", has_criterion=False)
+    r = replace(r, measurements=r.measurements + (extra,), verdicts=r.verdicts + (info,))
+    st.record([r], site="A")
+    findings = st.review_queue("A")[0]["findings"]
+    assert findings and not any("ct.noise.sd_hu" in f for f in findings)
+    with st.session() as s:
+        data = acceptance_data(s, "CT1")
+    row = next(x for t in data.tests for x in t.rows if x.metric == "ct.noise.sd_hu")
+    assert row.status == "" and row.value == 3.0
+    assert data.tests[0].count("not_evaluated") == 0
