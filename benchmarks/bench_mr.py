@@ -109,10 +109,13 @@ def test_acr_suite_meets_the_target_and_vs_hazen(benchmark, acr_series):
             hz = json.loads(proc.stdout.strip().splitlines()[-1])
             times = {k: v for k, v in hz.items() if not k.endswith("_error") and v is not None}
             total = sum(times.values())
-            info.update(hazen_s=hz, hazen_total_ms=total * 1e3, ratio_suite=total / (t_suite + t_dec))
+            # Like for like: where hazen's LCD task failed, our LCD time is taken out of our side too.
+            ours = t_suite + t_dec - (0.0 if "lcd" in times else t_lcd)
+            info.update(hazen_s=hz, hazen_total_ms=total * 1e3, ratio_suite=total / ours)
             line += (f"\nhazen 2.0 (its own reading included): total {total:.2f} s; "
                      + ", ".join(f"{k} {v:.2f} s" for k, v in times.items())
-                     + f"; phantomqc (decode included) is {total / (t_suite + t_dec):.0f}x faster")
+                     + f"; phantomqc (decode included{'' if 'lcd' in times else ', LCD left out as hazen failed it'})"
+                     + f" is {total / ours:.1f}x faster")
             if "lcd" in times:
                 line += f"; LCD {times['lcd'] / t_lcd:.0f}x"
             errs = {k: v for k, v in hz.items() if k.endswith("_error")}
@@ -153,7 +156,7 @@ def test_acr_suite_on_a_real_series_vs_hazen(tmp_path):
     total = sum(times.values())
     line += (f"\nhazen 2.0 on the same files: total {total:.2f} s; "
              + ", ".join(f"{k} {v:.2f} s" for k, v in times.items())
-             + f"; phantomqc (decode included) is {total / (t_suite + t_dec):.0f}x faster")
+             + f"; phantomqc (decode included) is {total / (t_suite + t_dec):.1f}x faster")
     print(line, file=sys.stderr)
     assert t_suite <= 0.5
 

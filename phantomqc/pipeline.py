@@ -190,7 +190,8 @@ def _tasks_from_paths(paths: Sequence[str], kind_override: str | None, progress:
         identified.extend((d, s) for d in decisions)
     for d, s in pair_single_images(identified):
         series_paths = tuple(dict.fromkeys(im.meta.path for im in s.images))
-        series_warnings = tuple(getattr(s, "warnings", ()) or ())
+        series_warnings = tuple(w for w in (getattr(s, "warnings", ()) or ())
+                                if not (d.kind in _REPEATS_BY_DESIGN and w.startswith(_REPEAT_WARNING)))
         kd = kinds[d.kind]
         params = {f.name: f.default for f in kd.fields}
         missing = [f.name for f in kd.fields if f.required]
@@ -207,6 +208,10 @@ def _tasks_from_paths(paths: Sequence[str], kind_override: str | None, progress:
 
 
 _LINEARISED_KINDS = ("dr.mtf", "dr.nnps", "dr.dqe")
+#: Tests whose images are repeated acquisitions at one position by design: the folder scan's warning that a
+#: series repeats a slice position says nothing for them.
+_REPEATS_BY_DESIGN = ("mr.snr_pair",)
+_REPEAT_WARNING = "1 of 2 images repeat a slice position"
 
 
 def _with_conversion(task: Task, done: dict[int, AnalysisResult], tasks: list[Task]) -> Task:

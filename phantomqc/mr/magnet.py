@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
+import numpy as np
+
 from phantomqc._shared.errors import InputError
 from phantomqc.core.registry import TestOutput
 from phantomqc.core.types import ImageData, Measurement
@@ -95,9 +97,46 @@ def run_snr_pair(images: list[ImageData], params: dict) -> TestOutput:
         else:
             warnings.append(why)
     ms += header_measurements(a)
+    parameters: dict = {"smoothing_kernel_px": kernel}
+    offset = _stored_offset_equivalent(a, b, circle.center_px, kernel)
+    if offset is not None:
+        parameters["stored_value_snr"], note = offset
+        warnings.append(note)
     return TestOutput(measurements=tuple(ms), details={"subtraction": sub, "smoothing": smo, "circle": circle},
-                      warnings=tuple(warnings), parameters={"smoothing_kernel_px": kernel}, phantom="flood",
-                      analyzer="mr.snr_pair")
+                      warnings=tuple(warnings), parameters=parameters, phantom="flood", analyzer="mr.snr_pair")
+
+
+def _stored_offset_equivalent(a: MrSeries, b: MrSeries, center_px, kernel: int) -> tuple[dict, str] | None:
+    """The SNR a tool that ignores the Modality LUT would report, when the stored values carry an offset.
+
+    Some files store a signed (real-valued) image as unsigned values shifted by a constant, and undo the shift
+    with (0028,1052) *Rescale Intercept* (Philips real images: stored 2047.5 is 0, intercept -5053 at slope 2.47).
+    phantomqc measures on the rescaled values, as DICOM defines them. A tool that reads the stored values (hazen,
+    MATLAB ``dicomread``) measures a signal that includes the shift, and its SNR is larger by about
+    shift / noise SD. The same methods are run on the stored values here so that a physicist can compare with
+    such a tool's history; the reported measurements are not changed. None when there is no intercept.
+    """
+    from phantomqc.mr.snr import snr_smoothing, snr_subtraction
+
+    ma, mb = a.images[0].meta, b.images[0].meta
+    if ma.rescale_intercept == 0.0 and mb.rescale_intercept == 0.0:
+        return None
+    stored = [(im.pixels.astype(np.float64) - m.rescale_intercept) / (m.rescale_slope or 1.0)
+              for im, m in ((a.images[0], ma), (b.images[0], mb))]
+    sub = snr_subtraction(stored[0], stored[1], a.spacing_mm, center_px=center_px)
+    smo = snr_smoothing(stored[0], a.spacing_mm, center_px=center_px, kernel_px=kernel)
+    values: dict = {"subtraction": sub.snr.value, "smoothing": smo.snr.value}
+    for label in ("subtraction", "smoothing"):
+        m, _ = normalised(values[label], a, label=label)
+        if m is not None:
+            values[f"normalised_{label}"] = m.value
+    shift = -ma.rescale_intercept / (ma.rescale_slope or 1.0)
+    shown = ", ".join(f"{k.replace('_', ' ')} {v:.4g}" for k, v in values.items())
+    note = (f"the stored pixel values carry an offset: (0028,1052) Rescale Intercept {ma.rescale_intercept:g} at "
+            f"slope {ma.rescale_slope:.4g} maps stored {shift:.1f} to 0. SNR is measured on the rescaled values; "
+            f"on the stored values, as tools that ignore the rescale compute it, it would be: {shown}")
+    return {"rescale_intercept": ma.rescale_intercept, "rescale_slope": ma.rescale_slope,
+            "stored_zero": shift, **values}, note
 
 
 def run_flood(images: list[ImageData], params: dict) -> TestOutput:

@@ -110,3 +110,40 @@ def test_magnet_twins_recover_snr_and_uniformity(tmp_path, maker):
         for method in ("subtraction", "smoothing"):
             want = exp[(f"mr.snr.{method}", None)] / v_ml / math.sqrt(t_s) * bw
             assert got[("mr.snr.normalised", method)] == pytest.approx(want, rel=0.05), method
+
+
+def test_snr_pair_with_offset_stored_values(tmp_path):
+    """A pair stored as Philips stores real images: every stored value shifted up by 2048 and (0028,1052) Rescale
+    Intercept -2048 taking it back. The reported SNR must be that of the rescaled image (the same as the unshifted
+    pair, to rounding), and ``parameters.stored_value_snr`` the SNR a tool reading stored values gets: the signal
+    then includes the shift, so (S0 + 2048) / sigma = 150 * 3.048 = 457 (within 5 %, issue 4's SNR tolerance)."""
+    import pydicom
+
+    from phantomqc.pipeline import analyze
+    from reference_phantoms.mr import S0, make_magnet_snr_pair
+
+    manifest = make_magnet_snr_pair(tmp_path, seed=5, snr=150.0)
+    plain, _ = analyze([manifest], progress=False)
+    shift = 2048
+    for path in sorted(tmp_path.rglob("*.dcm")):
+        ds = pydicom.dcmread(path)
+        assert float(ds.get("RescaleIntercept", 0)) == 0.0 and float(ds.get("RescaleSlope", 1)) == 1.0
+        ds.PixelData = (ds.pixel_array.astype("uint16") + shift).tobytes()
+        ds.RescaleIntercept, ds.RescaleSlope = str(-shift), "1"
+        ds.save_as(path)
+    shifted, _ = analyze([manifest], progress=False)
+    (a0,), (a1,) = plain["analyses"], shifted["analyses"]
+    assert a1["error"] is None
+    before = {(m["id"], m["label"]): m["value"] for m in a0["measurements"]}
+    after = {(m["id"], m["label"]): m["value"] for m in a1["measurements"]}
+    for key in (("mr.snr.subtraction", None), ("mr.snr.smoothing", None), ("mr.snr.normalised", "smoothing")):
+        assert after[key] == pytest.approx(before[key], rel=1e-6), key  # the same rescaled pixels
+    assert "stored_value_snr" not in a0["parameters"]
+    stored = a1["parameters"]["stored_value_snr"]
+    assert stored["stored_zero"] == pytest.approx(shift)
+    for method in ("subtraction", "smoothing"):
+        assert stored[method] == pytest.approx(150.0 * (S0 + shift) / S0, rel=0.05), method
+        ratio = stored[f"normalised_{method}"] / after[("mr.snr.normalised", method)]
+        assert ratio == pytest.approx(stored[method] / after[(f"mr.snr.{method}", None)], rel=1e-9)
+    assert any("Rescale Intercept -2048" in w for w in a1["warnings"])
+    assert not any("repeat a slice position" in w for w in a0["warnings"] + a1["warnings"])
