@@ -62,6 +62,7 @@ __all__ = [
     "ghost_rois",
     "ghosting_ratio",
     "lcd_spokes_truth",
+    "lcd_spokes_distribution",
     "make_acr_localizer",
     "make_acr_series",
     "make_magnet_flood",
@@ -486,6 +487,30 @@ def lcd_spokes_truth(sigma: float, signal: float, spacing, scale: float = 1.0,
     disk's edge, more than 1 mm from every disk's edge, within 42 mm of the LCD centre (phantomqc.mr.lcd). The
     expected z's of the 30 disks are taken as observed: one-sided p = 1 - Phi(z), Benjamini-Hochberg at ``alpha``
     (the analyzer's default 0.0125), and spokes are counted from spoke 1 while all 3 disks are detected (ACR)."""
+    z, number = _lcd_disk_z(sigma, signal, spacing, scale, g)
+    return {sl: _lcd_count(zk, number, alpha) for sl, zk in z.items()}
+
+
+def lcd_spokes_distribution(sigma: float, signal: float, spacing, scale: float = 1.0,
+                            g: AcrLargePhantom = ACR_LARGE, alpha: float = 0.0125, n_draws: int = 4000,
+                            seed: int = 0) -> dict[int, np.ndarray]:
+    """The distribution of the spoke count per LCD slice under noise: ``n_draws`` counts per slice.
+
+    ``lcd_spokes_truth`` applies the rule to the expected z of each disk; a noisy image's z is that plus a
+    standard normal deviate (the analyzer's statistic is calibrated to unit SD), and the count stops at the first
+    spoke with a disk below the cut, so near the cut the count of one image is lower than the rule on the expected
+    z more often than it is higher. This draws the 30 z's independently (neighbouring disks share a few
+    background pixels; their correlation is ignored) and applies the same rule to each draw.
+    """
+    z, number = _lcd_disk_z(sigma, signal, spacing, scale, g)
+    rng = np.random.default_rng(seed)
+    return {sl: np.array([_lcd_count(zk + rng.standard_normal(zk.size), number, alpha) for _ in range(n_draws)])
+            for sl, zk in z.items()}
+
+
+def _lcd_disk_z(sigma: float, signal: float, spacing, scale: float, g: AcrLargePhantom
+                ) -> tuple[dict[int, np.ndarray], np.ndarray]:
+    """The expected z of each of the 30 disks per LCD slice, and each disk's spoke number."""
     sy, sx = float(spacing[0]), float(spacing[1])
     spokes = g.lcd_spoke_table()
     disks = [(dk.diameter_mm, dk.radius_mm, math.radians(dk.angle_deg), spoke.number) for spoke in spokes
@@ -530,20 +555,24 @@ def lcd_spokes_truth(sigma: float, signal: float, spacing, scale: float = 1.0,
     out = {}
     for sl in g.lcd_slices:
         c = g.lcd_contrast_for_slice(sl) / 100.0 * scale
-        zk = c * signal * z / sigma if sigma > 0 else np.full(z.size, np.inf)
-        p = 0.5 * special.erfc(zk / math.sqrt(2.0))
-        order = np.argsort(p, kind="stable")
-        below = p[order] <= alpha * np.arange(1, p.size + 1) / p.size
-        det = np.zeros(p.size, dtype=bool)
-        if below.any():
-            det[order[: int(np.nonzero(below)[0].max()) + 1]] = True
-        n = 0
-        for s_no in range(1, len(spokes) + 1):
-            if not det[number == s_no].all():
-                break
-            n += 1
-        out[sl] = n
-    return out
+        out[sl] = c * signal * z / sigma if sigma > 0 else np.full(z.size, np.inf)
+    return out, number
+
+
+def _lcd_count(zk: np.ndarray, number: np.ndarray, alpha: float) -> int:
+    """One-sided p = 1 - Phi(z), Benjamini-Hochberg at ``alpha`` over the disks, then complete spokes from 1."""
+    p = 0.5 * special.erfc(zk / math.sqrt(2.0))
+    order = np.argsort(p, kind="stable")
+    below = p[order] <= alpha * np.arange(1, p.size + 1) / p.size
+    det = np.zeros(p.size, dtype=bool)
+    if below.any():
+        det[order[: int(np.nonzero(below)[0].max()) + 1]] = True
+    n = 0
+    for s_no in range(1, int(number.max()) + 1):
+        if not det[number == s_no].all():
+            break
+        n += 1
+    return n
 
 
 def _exp(metric_id: str, value, unit: str, test: str, note: str, how: str, label: str | None = None) -> dict:
@@ -641,8 +670,8 @@ def acr_volume(*, matrix: int = 256, fov_mm: float = 250.0, seed: int = 0, snr: 
     if hole is not None:
         exp.append(_exp("mr.resolution.hole_mm", hole, "mm", T, "exact (one hole size step)",
                         DEFINITIONS["mr.resolution.hole_mm"]))
-    spokes = lcd_spokes_truth(sigma, S0 * float(np.mean(shade[_disk_mask(shade.shape, center_px, 40.0, spacing)])),
-                         spacing, lcd_contrast_scale, phantom)
+    lcd_signal = S0 * float(np.mean(shade[_disk_mask(shade.shape, center_px, 40.0, spacing)]))
+    spokes = lcd_spokes_truth(sigma, lcd_signal, spacing, lcd_contrast_scale, phantom)
     for sl, n in spokes.items():
         exp.append(_exp("mr.lcd.spokes", n, "1", T, "model value: +-1 spoke per slice unless all 10 (exact at high "
                                                     "CNR)", DEFINITIONS["mr.lcd.spokes"], label=f"slice{sl}"))
@@ -654,7 +683,7 @@ def acr_volume(*, matrix: int = 256, fov_mm: float = 250.0, seed: int = 0, snr: 
                   "ghost_amplitude": ghost_ratio, "slice_thickness_mm": slice_thickness_mm,
                   "slice_offset_mm": slice_offset_mm, "rotation_deg": rotation_deg, "shift_mm": list(shift_mm),
                   "lcd_contrast_scale": lcd_contrast_scale, "noise_sigma": sigma, "signal_large_roi": s_large,
-                  "center_px": list(center_px), "spacing_mm": list(spacing), "field_strength_t": field_strength_t,
+                  "lcd_signal": lcd_signal, "center_px": list(center_px), "spacing_mm": list(spacing), "field_strength_t": field_strength_t,
                   "psf_sigma_mm": 0.0 if psf_sigma_mm is None else psf_sigma_mm, "s0": S0, "repeat": repeat,
                   "phase_encoding": "COL", "ghost_ratio_noiseless": ghosting_ratio(m[6], center_px, spacing, fov_mm,
                                                                              phantom)}

@@ -368,7 +368,11 @@ def test_twin_moderate_cnr_against_the_statistical_truth(matrix):
     z 3.5-5, so one of their 15-24 disks falls below the cut in most realisations (seed 0: 5 against 8); slices
     9-11 within 1. The N/2 ghost is off: the truth's noise is white, while the default 2 % ghost puts a 2 %-of-S
     edge of the phantom's ghost across the LCD disc (x = +-30 mm), structure the analyzer partly takes as noise
-    (slice 8 at 256^2: 4 instead of 8; reported, not tuned)."""
+    (slice 8 at 256^2: 4 instead of 8; reported, not tuned). The twin's k-space truncation also rings (Gibbs, up
+    to +-5 % of S) inside the LCD disc next to its plastic ring, where the outer disks sit: on slice 10 at 256^2
+    the outer disks of spokes 8 and 10 have a mean z of 6.4 and 2.1 over 10 seeds against 7.6 and 3.8 in the
+    white-noise model, so spoke 10 is complete in 42 % of 24 seeds against 80 % in the model. The model, not
+    the analyzer, leaves the ringing out; real images ring too."""
     counts, truth, total, _ = _twin_counts(matrix=matrix, ghost_ratio=0.0)
     assert all(c <= t + 1 for c, t in zip(counts, truth)), (counts, truth)
     if matrix == 512:
@@ -376,4 +380,12 @@ def test_twin_moderate_cnr_against_the_statistical_truth(matrix):
         assert abs(sum(counts) - total) <= 2, (counts, truth)
     else:
         assert all(abs(c - t) <= 1 for c, t in zip(counts[1:], truth[1:])), (counts, truth)
-        assert counts[0] >= truth[0] - 4, (counts, truth)
+        # Slice 8 against the count's distribution under noise (the same rule on expected z + N(0, 1), 4000 draws):
+        # mean 6.7, SD 1.2 at 256^2. Over 24 seeds the analyzer gave a mean of 6.42 (SE 0.24), consistent.
+        # The seed must fall inside the distribution's central 98 %.
+        from reference_phantoms.mr import acr_volume, lcd_spokes_distribution
+
+        p = acr_volume(matrix=matrix, ghost_ratio=0.0).parameters
+        dist = lcd_spokes_distribution(p["noise_sigma"], p["lcd_signal"], p["spacing_mm"], p["lcd_contrast_scale"])
+        lo, hi = np.percentile(dist[8], (1, 99))
+        assert lo <= counts[0] <= hi, (counts[0], lo, hi)
