@@ -40,6 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--no-progress", action="store_true", help="no progress bar")
     a.add_argument("--store", action="store_true",
                    help="record the results in the results store (baselines from it are used for the verdicts)")
+    a.add_argument("--store-figures", action="store_true",
+                   help="with --store: keep the analyzer figures of every run (acceptance runs always keep them)")
     a.add_argument("--site", help="with --store: the site of devices seen for the first time")
     a.add_argument("--department", help="with --store: their department")
     a.add_argument("--db", metavar="URL", help="with --store: the results store (default $PHANTOMQC_DB, else the "
@@ -92,8 +94,8 @@ def _cmd_analyze(args) -> int:
     from phantomqc.pipeline import analyze, load_baseline_json
 
     baseline = {}
-    if (args.site or args.department or args.db) and not args.store:
-        print("phantomqc: error: --site, --department and --db need --store", file=sys.stderr)
+    if (args.site or args.department or args.db or args.store_figures) and not args.store:
+        print("phantomqc: error: --site, --department, --db and --store-figures need --store", file=sys.stderr)
         return 2
     if args.send_sr:
         from phantomqc._shared.errors import InputError
@@ -121,8 +123,11 @@ def _cmd_analyze(args) -> int:
                                    command=" ".join(["phantomqc"] + sys.argv[1:]),
                                    baseline_for=store.baseline_hook() if store else None, executor=executor)
         if store is not None:
+            from phantomqc.report.figures import figure_pngs
+
             outcome = store.record(results, site=args.site, department=args.department,
-                                   source=" ".join(str(i) for i in args.inputs))
+                                   source=" ".join(str(i) for i in args.inputs), figures=figure_pngs,
+                                   all_figures=args.store_figures)
             _report_stored(doc, results, outcome)
     except PhantomQCError as exc:
         print(f"phantomqc: error: {exc}", file=sys.stderr)
@@ -142,9 +147,12 @@ def _report_stored(doc: dict, results: list, outcome) -> None:
         if entry is not None:
             entry["warnings"] = list(results[rec.index].warnings)
             entry["stored"] = {"run_id": rec.run_id, "device_id": rec.device_id, "status": rec.status,
-                               "review": rec.review, "baselines_set": rec.baselines_set, "message": rec.message}
+                               "review": rec.review, "baselines_set": rec.baselines_set, "message": rec.message,
+                               "figures_stored": rec.figures_stored}
         if rec.message:
             print(f"phantomqc: store: analysis {rec.index + 1}: {rec.message}", file=sys.stderr)
+        for w in rec.figure_warnings:
+            print(f"phantomqc: store: analysis {rec.index + 1}: {w}", file=sys.stderr)
     print(f"store: {outcome.summary()}", file=sys.stderr)
 
 

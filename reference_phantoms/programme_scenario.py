@@ -191,6 +191,7 @@ def replay_scenario(store, doc: dict, analysed: list, *, engineer: str = "engine
     Returns ``{"runs": {(device, day): RunRecord}, "service_ids": {day: id}}``.
     """
     from phantomqc.programme import schedules
+    from phantomqc.report.figures import figure_pngs  # the day-0 acceptance runs keep their analyzer figures
 
     store.ensure_site(SITE)
     store.add_site_rule(SITE, manufacturer="Reference * Co.", department="Medical Physics")
@@ -205,7 +206,7 @@ def replay_scenario(store, doc: dict, analysed: list, *, engineer: str = "engine
         if ev and ev["device"] == dev and day not in service_ids:
             service_ids[day] = store.add_service_event(DEVICES[dev][3], _dt.datetime.fromisoformat(ev["at"]),
                                                        ev["description"], kind="part")
-        rec = store.record([result], rejudge=True).records[0]
+        rec = store.record([result], rejudge=True, figures=figure_pngs).records[0]
         runs[(dev, day)] = rec
         if day == 0 and rec.review == "pending":
             store.decide(rec.run_id, True, comment="accepted on measurement; no manufacturer specification supplied",

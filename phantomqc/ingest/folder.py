@@ -129,8 +129,10 @@ class FolderIngest:
             self.executor = make_executor(None, self.workers)  # kept: a pool's workers stay warm between batches
         _, results = analyze(paths, executor=self.executor, progress=False, baseline_for=self.store.baseline_hook(),
                              command="phantomqc ingest")
+        from phantomqc.report.figures import figure_pngs  # drawn only for the runs the store keeps figures of
+
         outcome = self.store.record(results, site=self.site, department=self.department,
-                                    source=f"phantomqc ingest {self.folder}")
+                                    source=f"phantomqc ingest {self.folder}", figures=figure_pngs)
         rep.analyses = len(results)
         rep.stored, rep.duplicates = outcome.stored, outcome.duplicates
         rep.run_ids = [r.run_id for r in outcome.records if r.run_id is not None]

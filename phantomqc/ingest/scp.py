@@ -314,8 +314,10 @@ class QCServer:
             self._executor = make_executor(self._executor_spec, self.workers)
         _, results = analyze([str(f) for f in folders.values()], executor=self._executor, progress=False,
                              baseline_for=store.baseline_hook(), command="phantomqc serve")
+        from phantomqc.report.figures import figure_pngs  # drawn only for the runs the store keeps figures of
+
         outcome = store.record(results, site=self.site, department=self.department,
-                               source=f"phantomqc serve {self.ae_title}")
+                               source=f"phantomqc serve {self.ae_title}", figures=figure_pngs)
         by_series: dict[str, list] = {uid: [] for uid in series_uids}
         for r, rec in zip(results, outcome.records):
             uid = next((u for u, f in folders.items() if r.input.paths and Path(r.input.paths[0]).parent == f), None)

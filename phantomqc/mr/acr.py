@@ -197,7 +197,7 @@ def run(images: list[ImageData], params: dict) -> TestOutput:
     # the ACR series are T1 (SE, TR 500 ms, TE 20 ms) and T2 (SE, TR 2000 ms, TE 80 ms): recorded, for the report
     weighting = ("T1" if s.tr_ms < 1000.0 and (s.te_ms or 0.0) < 40.0 else
                  "T2" if s.tr_ms >= 1000.0 and (s.te_ms or 0.0) >= 40.0 else "other") if s.tr_ms else "unknown"
-    return TestOutput(measurements=tuple(ms), details=out["results"], visuals=_visuals(s, out),
+    return TestOutput(measurements=tuple(ms), details=out["results"], visuals=_visuals(s, out, repeat),
                       warnings=tuple(warnings + out["warnings"]),
                       parameters={"phase_encoding": phase, "rotation_deg": out["rotation_deg"],
                                   "rotation_method": smap.rotation_method, "slice_map_confidence": smap.confidence,
@@ -232,14 +232,46 @@ def _ellipse_line(row: float, col: float, semi_y_px: float, semi_x_px: float, la
 
     from phantomqc.core.visuals import LineOverlay
 
-    t = np.linspace(0.0, 2.0 * np.pi, 49)
+    # start and end at the top, where the label is drawn: from the rightmost point it ran off the image edge
+    t = np.linspace(-0.5 * np.pi, 1.5 * np.pi, 49)
     return LineOverlay(tuple(float(v) for v in row + semi_y_px * np.sin(t)),
                        tuple(float(v) for v in col + semi_x_px * np.cos(t)), label=label, color=color)
 
 
-def _visuals(s, out) -> tuple:
+def _snr_visuals(res: dict, image7, repeat7, spacing_mm, circle7=None) -> tuple:
+    """Slice 7 with the SNR ROIs (per-ROI SNR of each method) and its noise map: the difference from the repeat
+    series when there is one (NEMA MS 1), else the smoothing method's residual ``I - B_k * I`` (McCann 2013)."""
+    import numpy as np
+
+    from phantomqc.mr.magnet_visuals import NOISE_WINDOW_SD, smoothing_residual, snr_panels
+
+    smo = res["snr"]
+    sub = res.get("snr_subtraction")
+    k = smo.parameters.get("kernel_px", 25)
+    title = f"ACR slice 7 SNR: smoothing ({k} × {k} px) {smo.snr.value:.1f}"
+    if sub is not None:
+        title += f", subtraction {sub.snr.value:.1f}\nper-ROI SNR: smoothing | subtraction"
+    else:
+        title += "\nper-ROI SNR"
+    if sub is not None and repeat7 is not None:
+        noise = np.asarray(image7, dtype=np.float64) - np.asarray(repeat7, dtype=np.float64)
+        sd = math.sqrt(2.0) * sub.noise_sd.value
+        what = f"I1 − I2 (repeat series): σ = SD/√2 = {sub.noise_sd.value:.3g}"
+    else:
+        noise = smoothing_residual(image7, k)
+        sd = smo.noise_sd.value
+        what = f"I − box{k}(I): σ = {smo.noise_sd.value:.3g}"
+    return snr_panels(image7, spacing_mm, (smo,) if sub is None else (smo, sub), noise_image=noise, noise_sd=sd,
+                      image_title=title, noise_title=f"ACR slice 7 noise map {what}\nwindow ±{NOISE_WINDOW_SD:g} SD "
+                      f"(±{NOISE_WINDOW_SD * sd:.3g}); SNR ROIs green",
+                      outline=None if circle7 is None else (tuple(circle7.center_px), float(circle7.radius_mm)))
+
+
+def _visuals(s, out, repeat=None) -> tuple:
     """Figure specs: slice 1 with the length lines, ramps' rows and wedge bars; the ramp profiles; slice 5 with its
-    lengths; slice 7 with the PIU and ghosting ROIs; the four LCD slices with every disk."""
+    lengths; slice 7 with the PIU and ghosting ROIs; slice 7 with the SNR ROIs and its noise map; the four LCD
+    slices with every disk. A failure of the SNR figures is added to ``out["warnings"]`` (which ``run`` reads
+    after this call), never raised."""
     import numpy as np
 
     from phantomqc.core.visuals import CircleOverlay, Curve, ImagePanel, LineOverlay, Plot
@@ -254,20 +286,25 @@ def _visuals(s, out) -> tuple:
         return float(lo), float(hi)
 
     def length_lines(r, color="tab:cyan") -> list:
+        # short labels (H, V, D1, D2, in mm): a long one at the right end of a line ran off the image
+        short = {"horizontal": "H", "vertical": "V", "diagonal1": "D1", "diagonal2": "D2"}
         return [LineOverlay((ln.start_px[0], ln.end_px[0]), (ln.start_px[1], ln.end_px[1]),
-                            label=f"{ln.label.split('_', 1)[-1]} {ln.length_mm.value:.1f} mm", color=color)
+                            label=f"{short.get(ln.label.split('_', 1)[-1], ln.label.split('_', 1)[-1])} "
+                                  f"{ln.length_mm.value:.1f}", color=color)
                 for ln in r.lines]
 
     if "geometry" in res:
         r1, r5 = res["geometry"]
         ov = length_lines(r1)
         th = res.get("slice_thickness")
+        notes = []  # the ramps' and bars' values: in the title, as labels they overlapped the length labels
         if th is not None:
+            notes.append("ramps (orange) FWHM " + ", ".join(f"{p.fwhm_mm.value:.1f}" for p in th.profiles) + " mm")
             c = th.center_px
             for prof in th.profiles:
                 row = c[0] + prof.y_mm / sp[0]
                 ov.append(LineOverlay((row, row), (c[1] + prof.left_mm / sp[1], c[1] + prof.right_mm / sp[1]),
-                                      label=f"{prof.name} ramp FWHM {prof.fwhm_mm.value:.1f} mm", color="tab:orange"))
+                                      color="tab:orange"))
         for k in (1,):
             pos = res.get(f"slice_position_{k}")
             if pos is not None:
@@ -275,10 +312,11 @@ def _visuals(s, out) -> tuple:
                 for bar, colr in ((pos.left, "tab:green"), (pos.right, "tab:red")):
                     x = c[1] + 0.5 * sum(bar.x_range_mm) / sp[1]
                     ov.append(LineOverlay((c[0] + bar.end_y_mm / sp[0], c[0] + pos.wall_y_mm / sp[0]), (x, x),
-                                          label=f"{bar.name[0].upper()} {bar.length_mm.value:.1f}", color=colr))
-        vis.append(ImagePanel("ACR slice 1: lengths, slice-thickness ramps, slice-position bars", img[1],
+                                          color=colr))
+                notes.append(f"bars L {pos.left.length_mm.value:.1f} (green), R {pos.right.length_mm.value:.1f} (red) mm")
+        vis.append(ImagePanel("ACR slice 1: lengths (cyan, mm)" + (": " if notes else "") + "\n".join(notes), img[1],
                               tuple(ov), window=window(img[1]), spacing_mm=sp))
-        vis.append(ImagePanel("ACR slice 5: lengths (horizontal, vertical, diagonals)", img[5],
+        vis.append(ImagePanel("ACR slice 5: lengths (mm): horizontal H, vertical V, diagonals D1, D2", img[5],
                               tuple(length_lines(r5)), window=window(img[5]), spacing_mm=sp))
     th = res.get("slice_thickness")
     if th is not None:
@@ -291,8 +329,9 @@ def _visuals(s, out) -> tuple:
         pix = float(np.sqrt(sp[0] * sp[1]))
         u = res.get("uniformity")
         if u is not None:
+            # the value goes in the title: a label on the large ROI's top collided with the high ROI's
             ov.append(CircleOverlay(u.large_roi.row, u.large_roi.col, u.large_roi.radius_mm / pix,
-                                    label=f"PIU {u.piu_percent.value:.1f} %", color="tab:cyan"))
+                                    color="tab:cyan"))
             ov.append(CircleOverlay(u.high_roi.row, u.high_roi.col, u.high_roi.radius_mm / pix, label="high",
                                     color="tab:red"))
             ov.append(CircleOverlay(u.low_roi.row, u.low_roi.col, u.low_roi.radius_mm / pix, label="low",
@@ -300,17 +339,29 @@ def _visuals(s, out) -> tuple:
         g = res.get("ghosting")
         if g is not None:
             for e in g.ghost_rois:
-                ov.append(_ellipse_line(e.row, e.col, e.semi_y_mm / sp[0], e.semi_x_mm / sp[1], e.name,
+                # no label: the right ROI's name ran off the image; the positions name themselves
+                ov.append(_ellipse_line(e.row, e.col, e.semi_y_mm / sp[0], e.semi_x_mm / sp[1], "",
                                         "tab:orange"))
-        title = "ACR slice 7: PIU and ghosting ROIs"
+        parts = []
+        if u is not None:
+            parts.append(f"PIU {u.piu_percent.value:.1f} % (cyan ROI; high red, low blue)")
         if g is not None:
-            title += f"; ghost ratio {g.ratio.value:.4f}"
+            parts.append(f"ghost ratio {g.ratio.value:.4f} (orange ROIs)")
+        title = "ACR slice 7: " + "\n".join(parts)
         lo, hi = window(img[7])
         vis.append(ImagePanel(title, img[7], tuple(ov), window=(lo, hi), spacing_mm=sp))
         if g is not None:  # the same slice windowed on the background, where the ghost signal is
             bg = float(np.percentile(img[7], 20))
-            vis.append(ImagePanel("ACR slice 7, background window (ghosts)", img[7], tuple(ov[3:] if u else ov),
+            pair = str(getattr(g, "phase_pair", "")).replace("_", "/")
+            vis.append(ImagePanel(f"ACR slice 7, background window (ghosts)\nphase-encode pair: {pair}; "
+                                  f"ghost ratio {g.ratio.value:.4f}", img[7], tuple(ov[3:] if u else ov),
                                   window=(0.0, max(bg * 4.0, 1e-6) if bg > 0 else 0.05 * hi), spacing_mm=sp))
+    if "snr" in res:
+        try:
+            rep7 = None if repeat is None else repeat[smap.slice_index(7)]
+            vis.extend(_snr_visuals(res, img[7], rep7, sp, smap.circle(7)))
+        except Exception as exc:  # noqa: BLE001 - a figure problem never loses the measurements
+            out["warnings"].append(f"figure not drawn: ACR slice 7 SNR: {type(exc).__name__}: {exc}")
     if "lcd" in res:
         from phantomqc.mr.lcd import lcd_panels
 

@@ -17,6 +17,13 @@ from phantomqc._shared.errors import InputError
 from phantomqc.core.registry import TestOutput
 from phantomqc.core.types import ImageData, Measurement
 from phantomqc.mr._series import MrSeries, mr_series
+from phantomqc.mr.magnet_visuals import (
+    flood_visuals,
+    ghosting_visuals,
+    slice_width_visuals,
+    snr_pair_visuals,
+    visuals_or_warning,
+)
 
 __all__ = ["run_snr_pair", "run_flood", "run_ghosting", "run_slice_width", "normalised", "header_measurements"]
 
@@ -102,8 +109,10 @@ def run_snr_pair(images: list[ImageData], params: dict) -> TestOutput:
     if offset is not None:
         parameters["stored_value_snr"], note = offset
         warnings.append(note)
+    vis, vis_warnings = visuals_or_warning(snr_pair_visuals, im1, im2, a.spacing_mm, sub, smo, circle=circle)
     return TestOutput(measurements=tuple(ms), details={"subtraction": sub, "smoothing": smo, "circle": circle},
-                      warnings=tuple(warnings), parameters=parameters, phantom="flood", analyzer="mr.snr_pair")
+                      visuals=vis, warnings=tuple(warnings) + vis_warnings, parameters=parameters, phantom="flood",
+                      analyzer="mr.snr_pair")
 
 
 def _stored_offset_equivalent(a: MrSeries, b: MrSeries, center_px, kernel: int) -> tuple[dict, str] | None:
@@ -170,7 +179,10 @@ def run_flood(images: list[ImageData], params: dict) -> TestOutput:
         ms.append(_q(f"mr.snr.{name}", res.snr))
         warnings += list(res.warnings)
     ms += header_measurements(s)
-    return TestOutput(measurements=tuple(ms), details=details, warnings=tuple(warnings),
+    vis, vis_warnings = visuals_or_warning(flood_visuals, px, s.spacing_mm, fractional=frac, wst263=wst, nema_ms3=ms3,
+                                           single_image=details.get("single_image"),
+                                           snr_wst263=details["wst263"] if details["wst263"] is not wst else None)
+    return TestOutput(measurements=tuple(ms), details=details, visuals=vis, warnings=tuple(warnings) + vis_warnings,
                       parameters={"edge_gap_mm": float(params.get("edge_gap_mm") or 10.0)}, phantom="flood",
                       analyzer="mr.flood")
 
@@ -182,7 +194,9 @@ def run_ghosting(images: list[ImageData], params: dict) -> TestOutput:
     s, im = _single(images, "mr.ghosting")
     res = small_bottle_ghosting(im.pixels, s.spacing_mm, phase_encoding_direction=_phase(s, params))
     ms = [_q("mr.ghosting.small_bottle_percent", res.percent)] + header_measurements(s)
-    return TestOutput(measurements=tuple(ms), details=res, warnings=tuple(s.warnings) + tuple(res.warnings),
+    vis, vis_warnings = visuals_or_warning(ghosting_visuals, im.pixels, s.spacing_mm, res)
+    return TestOutput(measurements=tuple(ms), details=res, visuals=vis,
+                      warnings=tuple(s.warnings) + tuple(res.warnings) + vis_warnings,
                       parameters={"phase_encoding": _phase(s, params)}, phantom="magnet_ghosting",
                       analyzer="mr.ghosting")
 
@@ -194,5 +208,7 @@ def run_slice_width(images: list[ImageData], params: dict) -> TestOutput:
     s, im = _single(images, "mr.slice_width")
     res = magnet_slice_width(im.pixels, s.spacing_mm)
     ms = [_q("mr.slice_width.mm", res.slice_width_mm)] + header_measurements(s)
-    return TestOutput(measurements=tuple(ms), details=res, warnings=tuple(s.warnings) + tuple(res.warnings),
+    vis, vis_warnings = visuals_or_warning(slice_width_visuals, im.pixels, s.spacing_mm, res)
+    return TestOutput(measurements=tuple(ms), details=res, visuals=vis,
+                      warnings=tuple(s.warnings) + tuple(res.warnings) + vis_warnings,
                       parameters={}, phantom="magnet_geometry", analyzer="mr.slice_width")

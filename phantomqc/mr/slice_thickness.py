@@ -299,7 +299,9 @@ def acr_slice_thickness(image: NDArray, spacing_mm: tuple[float, float], *,
 @dataclass(frozen=True)
 class MagnetRampFit:
     """One ramp of the MagNET object: the profile (``x_mm`` along the band, ``values``), the fitted baseline
-    and trapezoid (``model``), the FWHM before and after the rod-distance correction, the band's y (pixels)."""
+    and trapezoid (``model``), the FWHM before and after the rod-distance correction, the band's y (pixels).
+    ``band_end_px``: the band's centre line, from its left end to its right end ((row, col), (row, col)) in
+    pixels; ``x_mm`` = 0 at its midpoint, increasing towards the right end."""
 
     name: str
     x_mm: NDArray
@@ -313,6 +315,7 @@ class MagnetRampFit:
     center_mm: float
     scale: float
     band_row_px: float
+    band_end_px: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -488,7 +491,8 @@ def magnet_slice_width(image: NDArray, spacing_mm: tuple[float, float], *, ramp_
         model = baseline + _trapezoid(x, amp, x0, w, r)
         fits.append(MagnetRampFit(name, x, prof, model, baseline, Quantity(w, "mm", unc_w),
                                   Quantity(w / scale, "mm", None if unc_w is None else unc_w / scale), float(r),
-                                  float(amp), float(x0), scale, float(0.5 * (p_left[0] + p_right[0]))))
+                                  float(amp), float(x0), scale, float(0.5 * (p_left[0] + p_right[0])),
+                                  band_end_px=(tuple(float(v) for v in p_left), tuple(float(v) for v in p_right))))
     a = fits[0].fwhm_corrected_mm.value
     b = fits[1].fwhm_corrected_mm.value
     width, tilt = crossed_ramp_width(a, b, ramp_angle_deg)

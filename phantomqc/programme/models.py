@@ -25,13 +25,13 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Any, Optional
 
-from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator,
-                        UniqueConstraint)
+from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text,
+                        TypeDecorator, UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 __all__ = ["Base", "Site", "Department", "SiteRule", "Device", "Phantom", "ProfileSnapshot", "AnalysisRun",
            "MeasurementRow", "VerdictRow", "Baseline", "Tolerance", "Schedule", "ServiceEvent", "Review",
-           "AuditEntry", "utcnow", "UTCDateTime"]
+           "AuditEntry", "RunFigure", "utcnow", "UTCDateTime"]
 
 
 def utcnow() -> _dt.datetime:
@@ -187,6 +187,24 @@ class MeasurementRow(Base):
     uncertainty: Mapped[Optional[float]] = mapped_column(Float)
     note: Mapped[str] = mapped_column(Text, default="")
     run: Mapped[AnalysisRun] = relationship(back_populates="measurements")
+
+
+class RunFigure(Base):
+    """One analyzer figure of a run (ROI overlay, profile, map) as the PNG bytes drawn when it was recorded, so that
+    a report made later shows exactly what the physicist saw. Only some runs keep them (see
+    ``phantomqc.programme.store.keeps_figures``); ``ordinal`` is the figure's 1-based number within the run and
+    ``sha256`` the digest of ``png``, checked when the figure is read back."""
+
+    __tablename__ = "run_figure"
+    __table_args__ = (UniqueConstraint("run_id", "ordinal", name="uq_run_figure_ordinal"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("analysis_run.id", ondelete="CASCADE"), index=True)
+    ordinal: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(Text, default="")
+    png: Mapped[bytes] = mapped_column(LargeBinary)
+    width_px: Mapped[int] = mapped_column(Integer)
+    height_px: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
 
 
 class VerdictRow(Base):

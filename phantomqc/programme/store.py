@@ -11,6 +11,11 @@ written to the append-only audit log in the same transaction as the change itsel
 
 Each analysis is recorded in its own transaction, so a batch of 2 000 results from four processes interleaves at
 the level of single runs, and a run is either stored whole or not at all.
+
+Analyzer figures (ROI overlays, profiles) are kept with the runs :func:`keeps_figures` names (acceptance runs, or
+any run when asked): ``store.record(results, figures=phantomqc.report.figures.figure_pngs)``. The store never draws
+and never imports matplotlib: the caller's renderer gives it PNG bytes, drawn before the run's write transaction
+opens, and they are stored in that transaction with the run.
 """
 
 from __future__ import annotations
@@ -21,9 +26,9 @@ import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass, field, replace
-from typing import Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -35,10 +40,76 @@ from phantomqc.programme.devices import (DeviceFacts, ensure_device, ensure_site
                                          resolve_device)
 from phantomqc.programme.limits import FourLimits, classify
 from phantomqc.programme.models import (AnalysisRun, AuditEntry, Baseline, Device, MeasurementRow, Phantom,
-                                        ProfileSnapshot, Review, ServiceEvent, Site, SiteRule, Tolerance,
-                                        VerdictRow, utcnow)
+                                        ProfileSnapshot, Review, RunFigure, ServiceEvent, Site, SiteRule,
+                                        Tolerance, VerdictRow, utcnow)
 
-__all__ = ["Store", "RecordOutcome", "RunRecord", "input_key", "config_hash", "profile_snapshot", "parse_wall_clock"]
+__all__ = ["Store", "RecordOutcome", "RunRecord", "input_key", "config_hash", "profile_snapshot", "parse_wall_clock",
+           "keeps_figures", "StoredFigure", "stored_figures", "FIGURE_TEST_TYPES", "MAX_FIGURES_PER_RUN", "MAX_FIGURE_PNG_BYTES"]
+
+#: Test types whose runs keep their analyzer figures: the runs an acceptance report is built from.
+FIGURE_TEST_TYPES: frozenset[str] = frozenset({"acceptance"})
+
+#: At most this many figures are kept per run (the first ones, in the analyzer's order); an analyzer with more
+#: (a CatPhan gives about a dozen) keeps its first eight, and a warning says how many were left out.
+MAX_FIGURES_PER_RUN: int = 8
+
+#: Each stored PNG stays under this many bytes; the renderer draws a larger one again at a lower resolution.
+#: Why 400 kB: a figure is 704 x 528 px at 110 dpi, shown 3.4 in wide in the acceptance PDF (about 200 dpi, more
+#: than print needs); an ROI overlay on a phantom image compresses to 100 to 300 kB, a plot to 20 to 60 kB, and
+#: only a panel of almost pure noise (a dark or flat-field image) goes over and is redrawn at about 80 dpi. With 8
+#: figures per run a run adds at most 3.2 MB to the store and to the PDF, and an acceptance campaign of some 20
+#: tests stays well under 100 MB on SQLite or PostgreSQL.
+MAX_FIGURE_PNG_BYTES: int = 400_000
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def keeps_figures(test_type: str | None, *, asked: bool = False) -> bool:
+    """Whether a run of ``test_type`` keeps its analyzer figures in the store: the one place of that policy.
+
+    Parameters
+    ----------
+    test_type : str or None
+        The test type the run was judged for (``acceptance``, ``status``, ``stability``).
+    asked : bool, optional
+        The user asked for the figures of every run (``phantomqc analyze --store --store-figures``).
+
+    Returns
+    -------
+    bool
+        True for an acceptance run (:data:`FIGURE_TEST_TYPES`: the runs a signed acceptance report is built from),
+        or for any run when ``asked``.
+
+    Examples
+    --------
+    >>> keeps_figures("acceptance"), keeps_figures("status"), keeps_figures("status", asked=True)
+    (True, False, True)
+    """
+    return bool(asked) or (test_type or "") in FIGURE_TEST_TYPES
+
+
+def _png_size(png: bytes) -> tuple[int, int]:
+    """(width, height) in pixels from a PNG's IHDR chunk; ValueError when ``png`` is not a PNG."""
+    if not isinstance(png, (bytes, bytearray, memoryview)):
+        raise TypeError(f"expected PNG bytes, got {type(png).__name__}")
+    png = bytes(png)
+    if len(png) < 24 or not png.startswith(_PNG_SIGNATURE) or png[12:16] != b"IHDR":
+        raise ValueError("the bytes are not a PNG image (no PNG signature and IHDR chunk)")
+    return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+
+
+@dataclass(frozen=True)
+class StoredFigure:
+    """One analyzer figure of a stored run: ``ordinal`` (1-based), ``title``, the PNG bytes, its size in pixels and
+    the SHA-256 of the bytes (checked when read back by :meth:`Store.figures`)."""
+
+    run_id: int
+    ordinal: int
+    title: str
+    png: bytes
+    width_px: int
+    height_px: int
+    sha256: str
 
 
 def _actor() -> str:
@@ -125,6 +196,8 @@ class RunRecord:
     device_created: bool = False
     site_checks: tuple = ()  # (metric, label, state, compared, describe)
     message: str = ""
+    figures_stored: int = 0
+    figure_warnings: tuple[str, ...] = ()  # figures that were not drawn or not kept (also in the run's warnings)
 
 
 @dataclass
@@ -407,8 +480,16 @@ class Store:
         return None
 
     def record(self, results: Sequence[AnalysisResult], *, site: str | None = None, department: str | None = None,
-               source: str = "", rejudge: bool = False) -> RecordOutcome:
+               source: str = "", rejudge: bool = False, figures: Callable[..., Any] | None = None,
+               all_figures: bool = False) -> RecordOutcome:
         """Store each analysis (see the module docstring); returns what happened to each one.
+
+        ``figures``: the renderer of the analyzer figures (``phantomqc.report.figures.figure_pngs``), called as
+        ``figures(result, max_figures=MAX_FIGURES_PER_RUN, max_png_bytes=MAX_FIGURE_PNG_BYTES)`` for each result
+        that :func:`keeps_figures` (acceptance runs; every run with ``all_figures``), before its transaction; it
+        returns an object with ``figures`` (each with ``title`` and ``png`` bytes) and ``skipped`` (messages). A
+        figure that could not be drawn or kept is left out with a warning (in ``RunRecord.figure_warnings`` and
+        the run's stored warnings); the run is stored all the same. None (the default): no figures are stored.
 
         ``site`` and ``department`` place devices seen for the first time (the command line's ``--site``).
         ``rejudge``: judge each result again, inside its transaction, against its device's baselines as stored at
@@ -417,7 +498,8 @@ class Store:
         acceptance run sets the baselines its later stability runs are judged by."""
         out = RecordOutcome()
         for i, r in enumerate(results):
-            rec, stored = self._record_one(i, r, site, department, source, rejudge)
+            pngs, fig_warn = self._render_figures(r, figures, all_figures)
+            rec, stored = self._record_one(i, r, site, department, source, rejudge, pngs, fig_warn)
             out.records.append(rec)
             out.results.append(stored)
         return out
@@ -435,8 +517,48 @@ class Store:
                 if dev is not None else {})
         return judge_result(r, prof, judged.get("test_type", "status"), baseline=base, spec=judged.get("spec", {}))
 
-    def _record_one(self, index: int, r: AnalysisResult, site, department, source, rejudge: bool = False
-                    ) -> tuple[RunRecord, AnalysisResult]:
+    def _render_figures(self, r: AnalysisResult, render: Callable[..., Any] | None, asked: bool
+                        ) -> tuple[list[dict], list[str]]:
+        """The checked figure rows (without ``run_id``) of one result and the warnings, per :func:`keeps_figures`."""
+        if render is None or not keeps_figures((r.judged_with or {}).get("test_type"), asked=asked):
+            return [], []
+        try:
+            drawn = render(r, max_figures=MAX_FIGURES_PER_RUN, max_png_bytes=MAX_FIGURE_PNG_BYTES)
+            items = list(drawn.figures)
+            warn = [str(w) for w in drawn.skipped]
+        except Exception as exc:  # noqa: BLE001 - batch boundary: a figure never keeps a run out of the store
+            return [], [f"analyzer figures not stored: {type(exc).__name__}: {exc}"]
+        rows, problems = _checked_figures(items)
+        return rows, warn + problems
+
+    def add_figures(self, run_id: int, figures: Sequence[Any]) -> int:
+        """Add analyzer figures (objects with ``title`` and ``png`` bytes) to a stored run, numbered after the ones
+        it has; returns how many were added.
+
+        Raises
+        ------
+        InputError
+            No run ``run_id``; a figure that is not a PNG or is larger than ``MAX_FIGURE_PNG_BYTES``; or more than
+            ``MAX_FIGURES_PER_RUN`` figures in all for the run.
+        """
+        with self.session() as s, s.begin():
+            if s.get(AnalysisRun, run_id) is None:
+                raise InputError(f"no stored run {run_id}")
+            have = s.scalar(select(func.count()).select_from(RunFigure).where(RunFigure.run_id == run_id)) or 0
+            rows, problems = _checked_figures(list(figures), start=have + 1, limit=MAX_FIGURES_PER_RUN - have)
+            if problems:
+                raise InputError(f"run {run_id}: " + "; ".join(problems))
+            if rows:
+                s.execute(insert(RunFigure), [dict(row, run_id=run_id) for row in rows])
+            return len(rows)
+
+    def figures(self, run_id: int) -> list[StoredFigure]:
+        """The stored analyzer figures of a run, in order (empty when it has none); see :func:`stored_figures`."""
+        with self.session() as s:
+            return stored_figures(s, run_id)
+
+    def _record_one(self, index: int, r: AnalysisResult, site, department, source, rejudge: bool = False,
+                    pngs: Sequence[dict] = (), fig_warn: Sequence[str] = ()) -> tuple[RunRecord, AnalysisResult]:
         info = r.input.to_dict()
         facts = facts_from(info, r.device)
         judged = r.judged_with or {}
@@ -469,7 +591,7 @@ class Store:
                                   test_type=judged.get("test_type", ""), profile_snapshot_id=snap.id if snap else None,
                                   config_hash=cfg, phantomqc_version=__version__, input_key=key, input=info,
                                   parameters=json.loads(json.dumps(r.to_dict()["parameters"], default=str)),
-                                  warnings=list(r.warnings), error=r.error, status=status,
+                                  warnings=list(r.warnings) + list(fig_warn), error=r.error, status=status,
                                   acquired_at=parse_wall_clock(r.input.acquisition_datetime),
                                   recorded_by=self.actor, source=source)
                 s.add(run)
@@ -505,6 +627,8 @@ class Store:
                     s.execute(insert(MeasurementRow), m_rows)
                 if v_rows:
                     s.execute(insert(VerdictRow), v_rows)
+                if pngs:
+                    s.execute(insert(RunFigure), [dict(row, run_id=run.id) for row in pngs])
                 automatic = status == "pass"
                 s.add(Review(run_id=run.id, state="approved" if automatic else "pending", automatic=automatic,
                              reviewer="phantomqc" if automatic else "",
@@ -521,7 +645,8 @@ class Store:
                                  device_created=created,
                                  site_checks=tuple((c[0], c[1], c[2], c[3]) for c in checks),
                                  message="" if dev else "the images carry no serial number, station name or AE "
-                                                        "title: stored without a device"), r
+                                                        "title: stored without a device",
+                                 figures_stored=len(pngs), figure_warnings=tuple(fig_warn)), r
         except IntegrityError:
             # a concurrent writer stored the same run between our check and our insert
             with self.session() as s:
@@ -626,6 +751,52 @@ class Store:
             for r in out:
                 _ = r.review, r.measurements, r.verdicts, r.device
             return out
+
+
+def stored_figures(session: Session, run_id: int) -> list[StoredFigure]:
+    """The stored analyzer figures of a run, in order (empty when it has none), read in an open session (the
+    acceptance report reads them in the session it reads the runs in).
+
+    Raises
+    ------
+    InputError
+        A figure's bytes no longer match the SHA-256 stored with them (the store was altered).
+    """
+    rows = session.scalars(select(RunFigure).where(RunFigure.run_id == run_id).order_by(RunFigure.ordinal)).all()
+    out = [StoredFigure(run_id=f.run_id, ordinal=f.ordinal, title=f.title, png=bytes(f.png), width_px=f.width_px,
+                        height_px=f.height_px, sha256=f.sha256) for f in rows]
+    for f in out:
+        if hashlib.sha256(f.png).hexdigest() != f.sha256:
+            raise InputError(f"figure {f.ordinal} of run {run_id} ('{f.title}') does not match the SHA-256 stored "
+                             "with it: the store was altered after it was recorded; re-run the analysis")
+    return out
+
+
+def _checked_figures(items: Sequence[Any], *, start: int = 1, limit: int = MAX_FIGURES_PER_RUN
+                     ) -> tuple[list[dict], list[str]]:
+    """Rows of ``run_figure`` (without ``run_id``) for the figures that are PNGs under ``MAX_FIGURE_PNG_BYTES``,
+    at most ``limit`` of them, numbered from ``start``; and a message for each one left out."""
+    rows: list[dict] = []
+    problems: list[str] = []
+    for k, item in enumerate(items, 1):
+        title = str(getattr(item, "title", "") or "")
+        name = f"figure {k}" + (f" '{title}'" if title else "")
+        try:
+            png = bytes(item.png)
+            w, h = _png_size(png)
+        except (AttributeError, TypeError, ValueError) as exc:
+            problems.append(f"{name} not stored: {exc}")
+            continue
+        if len(png) > MAX_FIGURE_PNG_BYTES:
+            problems.append(f"{name} not stored: its PNG has {len(png)} bytes, more than the "
+                            f"{MAX_FIGURE_PNG_BYTES} a stored figure may have")
+            continue
+        if len(rows) >= max(0, limit):
+            problems.append(f"{name} not stored: a run keeps at most {MAX_FIGURES_PER_RUN} figures")
+            continue
+        rows.append({"ordinal": start + len(rows), "title": title, "png": png, "width_px": w, "height_px": h,
+                     "sha256": hashlib.sha256(png).hexdigest()})
+    return rows, problems
 
 
 def with_site_verdicts(result: AnalysisResult, rec: RunRecord) -> AnalysisResult:

@@ -8,8 +8,9 @@ reference and verdict is the one stored when the run was judged. Layout, on A4 p
    verdict, and the signature block (name, date and signature lines per signatory);
 2. one section per test, each starting on a new page: run facts, review, warnings, the table of measurements
    (measurement id, label, value ± uncertainty, unit, limit / criterion, reference or baseline used, source clause,
-   verdict in colour; long tables continue on the next page under a repeated header) and a figure that places each
-   value against its accepted interval;
+   verdict in colour; long tables continue on the next page under a repeated header), a figure that places each
+   value against its accepted interval, and the analyzer's own figures (ROI overlays, profiles) as the store kept
+   them when the run was recorded, two per row, captioned "Figure N.k" (or one muted line saying none were kept);
 3. on every page a footer with the device, the report date and "page i of n".
 
 Text is set in the CJK font found by :func:`phantomqc.report.rubric_figures.find_cjk_font` (Noto Sans CJK SC from
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import math
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -503,7 +504,7 @@ def _signatures(doc: _Doc, signatories: Sequence[str]) -> None:
     doc.y = y0 + 0.48 + 2 * 0.38 + 0.15
 
 
-def _test_section(doc: _Doc, test: Any, number: int, total: int) -> None:
+def _test_section(doc: _Doc, test: Any, number: int, total: int, figures: Sequence[Any] | None = None) -> None:
     doc.new_page()
     style = VERDICT_STYLE.get(_RUN_STATUS.get(test.status, ""), VERDICT_STYLE[""])
     doc.text(_ML, doc.y, f"Test {number} of {total}: {test.kind}", 13, color=_ACCENT)
@@ -548,6 +549,72 @@ def _test_section(doc: _Doc, test: Any, number: int, total: int) -> None:
     else:
         doc.paragraph("No measurement was stored for this run.", 8.5, color=_MUTED)
     _limits_figure(doc, test, number)
+    if figures is not None:
+        _run_figures(doc, figures, number)
+
+
+# --------------------------------------------------------------------------------------------------
+# the analyzer's figures, as stored with the run
+
+_FIG_GAP_IN = 0.3  # between the two figures of a row
+_FIG_MAX_H_IN = 4.2  # a tall figure is narrowed (aspect kept) so that a row never takes more than this
+
+
+def _figure_box(fig: Any, col_w: float) -> tuple[float, float]:
+    """(width, height) in inches of a stored figure drawn in a column ``col_w`` wide, its aspect ratio kept."""
+    w_px, h_px = max(1, int(fig.width_px)), max(1, int(fig.height_px))
+    w = col_w
+    h = w * h_px / w_px
+    if h > _FIG_MAX_H_IN:
+        h = _FIG_MAX_H_IN
+        w = h * w_px / h_px
+    return w, h
+
+
+def _run_figures(doc: _Doc, figures: Sequence[Any], number: int) -> None:
+    """The run's stored analyzer figures (objects with ``title``, ``png``, ``width_px``, ``height_px``), two per
+    row, each in an axes of its own aspect ratio, captioned "Figure N.k <title>"; a row that does not fit starts
+    a new page. Without figures, one muted line says so."""
+    if not figures:
+        doc.y += 0.1
+        doc.paragraph("Analyzer figures not stored for this run.", 7.5, color=_MUTED)
+        return
+    import io
+
+    import numpy as np
+    from matplotlib.image import imread
+
+    W, H = PAGE_SIZE_IN
+    col_w = (_CONTENT_W - _FIG_GAP_IN) / 2
+    cap_size = 7.5
+    cap_lh = cap_size / 72 * 1.3
+    head_h = 0.5
+    rows = [list(enumerate(figures[i:i + 2], i + 1)) for i in range(0, len(figures), 2)]
+    for r, row in enumerate(rows):
+        boxes = [_figure_box(f, col_w) for _k, f in row]
+        caps = [_wrap(f"Figure {number}.{k} {getattr(f, 'title', '') or ''}".rstrip(), col_w, cap_size)
+                for k, f in row]
+        # each caption right under its own figure; the row is as tall as its tallest figure with its caption
+        row_h = max(h + 0.08 + len(c) * cap_lh for (_w, h), c in zip(boxes, caps)) + 0.18
+        if doc.y + row_h + (head_h if r == 0 else 0.0) > doc.bottom:
+            doc.new_page()
+        if r == 0:
+            doc.y += 0.12
+            doc.text(_ML, doc.y, f"Analyzer figures of test {number}", 9, color=_ACCENT)
+            doc.text(_ML, doc.y + 0.18, "as drawn by the analyzer when the run was recorded, kept in the results "
+                     "store with the run (SHA-256 checked when read)", 6.5, color=_MUTED)
+            doc.y += head_h
+        for c, ((k, f), (w, h), cap) in enumerate(zip(row, boxes, caps)):
+            x = _ML + c * (col_w + _FIG_GAP_IN)
+            ax = doc.fig.add_axes((x / W, 1 - (doc.y + h) / H, w / W, h / H))
+            img = imread(io.BytesIO(bytes(f.png)), format="png")
+            if img.ndim == 2:  # a grey PNG decodes to one channel: show it grey, not in a colour map
+                img = np.repeat(img[:, :, None], 3, axis=2)
+            ax.imshow(img, interpolation="none", aspect="auto")
+            ax.set_axis_off()
+            for j, line in enumerate(cap):
+                doc.text(x, doc.y + h + 0.08 + j * cap_lh, line, cap_size)
+        doc.y += row_h
 
 
 # --------------------------------------------------------------------------------------------------
@@ -711,7 +778,8 @@ def _footer(fig: Any, page: int, n_pages: int, left: str) -> None:
 
 
 def render_acceptance_pdf(data: Any, path: str | Path, *,
-                          signatories: Sequence[str] = ("Physicist", "Engineer", "Approved by")) -> Path:
+                          signatories: Sequence[str] = ("Physicist", "Engineer", "Approved by"),
+                          figures: Mapping[int, Sequence[Any]] | None = None) -> Path:
     """Write the acceptance-test report of a device as a PDF.
 
     Parameters
@@ -723,6 +791,11 @@ def render_acceptance_pdf(data: Any, path: str | Path, *,
     signatories : sequence of str, optional
         The roles of the signature block on the cover page (name, date and signature lines each); empty for
         none.
+    figures : mapping of int to sequence, optional
+        The analyzer figures stored with each run, by run id
+        (:func:`phantomqc.programme.store.stored_figures`: objects with ``title``, ``png`` bytes, ``width_px`` and
+        ``height_px``), drawn after each test's table and figure; a run missing from the mapping, or with none,
+        gets one muted line saying so. None (the default): the figures were not looked up and nothing is said.
 
     Returns
     -------
@@ -733,7 +806,8 @@ def render_acceptance_pdf(data: Any, path: str | Path, *,
     -----
     The cover page carries the device, the overall result, the tests, the failing verdicts and the signatures;
     each test then starts on a new page with its table and figure (a table longer than a page continues on the
-    next one under a repeated header). The page count is therefore ``1 + n_tests`` plus one page per overflow.
+    next one under a repeated header), then the analyzer figures. The page count is therefore ``1 + n_tests``
+    plus one page per overflow.
     """
     from matplotlib.backends.backend_pdf import PdfPages
 
@@ -745,7 +819,7 @@ def render_acceptance_pdf(data: Any, path: str | Path, *,
     doc.new_page()
     _cover(doc, data, signatories)
     for i, t in enumerate(data.tests, 1):
-        _test_section(doc, t, i, len(data.tests))
+        _test_section(doc, t, i, len(data.tests), None if figures is None else list(figures.get(t.run_id, ())))
     n = len(doc.pages)
     left = f"{dev.site} · {_device_line(dev)} · report of {_dt(data.generated_at)} UTC"
     meta = {"Title": f"Acceptance test report: {dev.display_name}", "Author": "phantomqc",

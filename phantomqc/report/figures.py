@@ -9,6 +9,7 @@ is independent of the backend the caller has chosen and of any process-wide styl
 - ``render_figures(results, out_dir)`` draws every spec of every result into ``out_dir/figures/`` and
   records, rather than raises, a spec that cannot be drawn (the batch boundary of the report).
 - ``render_all(results, out_dir)`` is the same, returning only the paths.
+- ``figure_pngs(result)`` draws one result's specs to PNG bytes, each under a size bound (for the results store).
 
 File names are ``<nn>_<kind>_<k>.png``: ``nn`` is the 1-based number of the analysis (two digits),
 ``kind`` its test kind with every non-alphanumeric run replaced by ``_``, ``k`` the 1-based number of the
@@ -28,7 +29,8 @@ import numpy as np
 from phantomqc.core.visuals import CircleOverlay, ImagePanel, LineOverlay, MapPanel, Plot, PointOverlay, RectOverlay
 
 __all__ = ["FIGSIZE_IN", "FigureFailure", "FigureSet", "figure_filename", "render_visual",
-           "render_figures", "render_all", "display_factor", "downsample", "display_panel"]
+           "render_figures", "render_all", "display_factor", "downsample", "display_panel", "PNGFigure",
+           "PNGFigures", "figure_pngs"]
 
 #: Size of every figure, in inches (width, height). At the default 110 dpi a PNG is 704 x 528 pixels.
 FIGSIZE_IN: tuple[float, float] = (6.4, 4.8)
@@ -212,6 +214,84 @@ def render_all(results: Sequence[Any], out_dir: Path | str, *, dpi: float = 110)
     (0-based index into ``results``). Figures that cannot be drawn are left out; use
     ``render_figures`` to learn which and why."""
     return render_figures(results, out_dir, dpi=dpi).paths
+
+
+@dataclass(frozen=True)
+class PNGFigure:
+    """One figure drawn to PNG bytes: its spec's ``title``, the ``png`` bytes and the ``dpi`` it was drawn at."""
+
+    title: str
+    png: bytes
+    dpi: float
+
+
+@dataclass(frozen=True)
+class PNGFigures:
+    """What ``figure_pngs`` drew: the figures in spec order and a message for each spec left out."""
+
+    figures: tuple[PNGFigure, ...]
+    skipped: tuple[str, ...] = ()
+
+
+def figure_pngs(result: Any, *, max_figures: int = 8, max_png_bytes: int = 400_000, dpi: float = 110
+                ) -> PNGFigures:
+    """Draw the first ``max_figures`` visuals of one result as PNG bytes, each under ``max_png_bytes``.
+
+    The renderer of ``phantomqc.programme.store.Store.record(..., figures=figure_pngs)``: the store keeps the
+    bytes and never imports matplotlib.
+
+    Parameters
+    ----------
+    result : AnalysisResult
+        Its ``visuals`` are drawn in order, with ``render_visual``.
+    max_figures : int, optional
+        Specs after this many are not drawn (a message says how many).
+    max_png_bytes : int, optional
+        A PNG larger than this is drawn again at a lower resolution, at most three more times; one still too
+        large is left out with a message.
+    dpi : float, optional
+        The first resolution tried (110 dpi gives 704 x 528 pixels).
+
+    Returns
+    -------
+    PNGFigures
+        The drawn figures and the messages of the specs left out: a spec that cannot be drawn is skipped, with
+        its error, and the others are still drawn (the store's batch boundary).
+
+    Notes
+    -----
+    PNG size grows about with the pixel count, so a figure of ``n`` bytes is redrawn at
+    ``dpi * 0.9 * sqrt(max_png_bytes / n)`` (the 0.9 leaves room for the noise of an image, which compresses
+    worse than text), never below 40 dpi.
+    """
+    import tempfile
+
+    visuals = tuple(getattr(result, "visuals", None) or ())
+    out: list[PNGFigure] = []
+    skipped: list[str] = []
+    if len(visuals) > max_figures:
+        skipped.append(f"figures {max_figures + 1} to {len(visuals)} not stored: a run keeps at most "
+                       f"{max_figures} figures")
+    with tempfile.TemporaryDirectory(prefix="phantomqc-fig-") as tmp:
+        for k, spec in enumerate(visuals[:max_figures], 1):
+            title = _title(spec)
+            name = f"figure {k}" + (f" '{title}'" if title else "")
+            path = Path(tmp) / f"{k}.png"
+            d = float(dpi)
+            try:
+                for _attempt in range(4):
+                    png, used = render_visual(spec, path, dpi=d).read_bytes(), d
+                    if len(png) <= max_png_bytes or d <= 40:
+                        break
+                    d = max(40.0, d * 0.9 * math.sqrt(max_png_bytes / len(png)))
+            except Exception as exc:  # noqa: BLE001 - batch boundary: one bad figure never keeps a run out
+                skipped.append(f"{name} could not be drawn: {type(exc).__name__}: {exc}")
+                continue
+            if len(png) > max_png_bytes:
+                skipped.append(f"{name} not stored: {len(png)} bytes at {used:.0f} dpi, more than {max_png_bytes}")
+                continue
+            out.append(PNGFigure(title=title, png=png, dpi=used))
+    return PNGFigures(figures=tuple(out), skipped=tuple(skipped))
 
 
 # --------------------------------------------------------------------------------------------------

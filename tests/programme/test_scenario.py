@@ -92,6 +92,11 @@ def test_baselines_come_from_the_acceptance_results(scenario, programme):
                                                         for (m, lab), v in values.items()}
     auto = st.audit_log(action="baseline.auto")
     assert {a.detail["run"] for a in auto} >= {runs[("ct", 0)].run_id, runs[("dr", 0)].run_id}
+    # the acceptance runs keep their analyzer figures (for the signed report); the daily status checks do not
+    for dev in ("ct", "dr"):
+        figs = st.figures(runs[(dev, 0)].run_id)
+        assert figs and all(f.png.startswith(b"\x89PNG") for f in figs), dev
+        assert st.figures(runs[(dev, 1)].run_id) == [], dev
 
 
 def test_ct_drift_caught_on_the_right_day_by_the_stability_limit_and_earlier_by_spc(scenario, programme):
