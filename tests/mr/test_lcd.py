@@ -191,6 +191,12 @@ def test_total_and_panels():
     assert res[0].label == "slice8" and res[0].parameters["contrast_percent_nominal"] == 1.4
     (panel,) = lcd_panels(res[0], img, (SP, SP))
     assert len(panel.overlays) == 31
+    # cropped to the LCD region with a 15 % margin: every disk inside the panel, the region's outline too
+    h, w = panel.image.shape
+    assert h < img.shape[0] and w < img.shape[1]
+    assert all(0 <= o.row < h and 0 <= o.col < w for o in panel.overlays)
+    region = panel.overlays[-1]
+    assert region.row - region.radius >= 0 and region.row + region.radius <= h
     with pytest.raises(InputError):
         acr_lcd_total([])
 
