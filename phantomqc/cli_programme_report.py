@@ -90,9 +90,6 @@ def cmd_report(args: argparse.Namespace) -> int:
                     raise argparse.ArgumentTypeError(f"--out must be a .pdf file, received {args.out!r}")
                 data = acceptance_data(session, args.device, args.runs)
                 kw = {"signatories": tuple(args.sign)} if args.sign else {}
-                from phantomqc.programme.store import stored_figures
-
-                kw["figures"] = {t.run_id: stored_figures(session, t.run_id) for t in data.tests}
                 out = render_acceptance_pdf(data, args.out, **kw)
                 print(f"{out}: acceptance report of {data.device.display_name}, {len(data.tests)} tests, "
                       f"overall {data.overall}")

@@ -160,6 +160,8 @@ class AcceptanceTest:
     review: ReviewInfo | None
     series_uid: str
     n_inputs: int
+    #: the analyzer figures stored with the run (``store.StoredFigure``), in order; empty when none were kept
+    figures: tuple = ()
 
     def count(self, *statuses: str) -> int:
         return sum(1 for r in self.rows if r.status in statuses)
@@ -520,6 +522,8 @@ def acceptance_data(session: Session, device: Device | int | str, run_ids: Itera
     InputError
         When the device is unknown, or a run id does not exist or belongs to another device.
     """
+    from phantomqc.programme.store import stored_figures
+
     dev = resolve_device(session, device)
     q = (select(AnalysisRun).where(AnalysisRun.device_id == dev.id)
          .options(selectinload(AnalysisRun.measurements), selectinload(AnalysisRun.verdicts),
@@ -562,7 +566,7 @@ def acceptance_data(session: Session, device: Device | int | str, run_ids: Itera
             test_type=r.test_type or "", status=r.status or "", acquired_at=r.acquired_at,
             recorded_at=r.recorded_at, phantomqc_version=r.phantomqc_version or "", profile=use, rows=rows,
             warnings=tuple(str(w) for w in (r.warnings or [])), error=err, review=_review_info(r),
-            series_uid=uid, n_inputs=n_inputs))
+            series_uid=uid, n_inputs=n_inputs, figures=tuple(stored_figures(session, r.id))))
     times = [t.acquired_at for t in tests if t.acquired_at is not None]
     return AcceptanceData(
         device=_device_info(dev), tests=tuple(tests),

@@ -795,7 +795,8 @@ def render_acceptance_pdf(data: Any, path: str | Path, *,
         The analyzer figures stored with each run, by run id
         (:func:`phantomqc.programme.store.stored_figures`: objects with ``title``, ``png`` bytes, ``width_px`` and
         ``height_px``), drawn after each test's table and figure; a run missing from the mapping, or with none,
-        gets one muted line saying so. None (the default): the figures were not looked up and nothing is said.
+        gets one muted line saying so. None (the default): each test's own ``figures``, as
+        :func:`~phantomqc.programme.period.acceptance_data` read them from the store.
 
     Returns
     -------
@@ -819,7 +820,7 @@ def render_acceptance_pdf(data: Any, path: str | Path, *,
     doc.new_page()
     _cover(doc, data, signatories)
     for i, t in enumerate(data.tests, 1):
-        _test_section(doc, t, i, len(data.tests), None if figures is None else list(figures.get(t.run_id, ())))
+        _test_section(doc, t, i, len(data.tests), list(t.figures if figures is None else figures.get(t.run_id, ())))
     n = len(doc.pages)
     left = f"{dev.site} · {_device_line(dev)} · report of {_dt(data.generated_at)} UTC"
     meta = {"Title": f"Acceptance test report: {dev.display_name}", "Author": "phantomqc",

@@ -297,12 +297,15 @@ def test_cli_stores_acceptance_figures_and_the_pdf_shows_them(water_series, tmp_
     pdf = tmp_path / "acc.pdf"
     code, out, err = _main(capsys, "report", "acceptance", "PHANTOMQC-CT", "--out", pdf, "--db", db)
     assert code == 0, err
-    # the same report without the figures: the cover and the test's page; the figures need one page more
+    # the same report with the figures left out (an empty mapping): the cover and the test's page; the figures
+    # need one page more. acceptance_data reads them itself, so every caller (the CLI, the demo) gets them.
     from phantomqc.programme.period import acceptance_data
     from phantomqc.report.acceptance import render_acceptance_pdf
 
     with st.session() as s:
-        bare = render_acceptance_pdf(acceptance_data(s, "PHANTOMQC-CT"), tmp_path / "bare.pdf")
+        data = acceptance_data(s, "PHANTOMQC-CT")
+        assert [len(t.figures) for t in data.tests] == [2]
+        bare = render_acceptance_pdf(data, tmp_path / "bare.pdf", figures={})
     assert _n_pages(bare) == 2 and _n_pages(pdf) == 3
     words = _pdf_text(pdf)
     assert "Analyzer figures of test 1" in words
