@@ -159,32 +159,36 @@ def run_flood(images: list[ImageData], params: dict) -> TestOutput:
     px = im.pixels
     circle = find_phantom(px, s.spacing_mm)
     c, r = circle.center_px, circle.radius_mm
+    gap = float(params.get("edge_gap_mm") or 10.0)
     frac = ipem_fractional_uniformity(px, s.spacing_mm)
-    wst = wst263_uniformity(px, s.spacing_mm, center_px=c, radius_mm=r,
-                            edge_gap_mm=float(params.get("edge_gap_mm") or 10.0))
-    ms3 = nema_ms3_uniformity(px, s.spacing_mm, center_px=c, radius_mm=r)
+    # WS/T 263, NEMA MS 3 and the single-image SNR place their ROIs in the object mask (a rectangle for a sagittal
+    # or coronal cylinder, a bubble cut out), not in the fitted circle: they are given no centre or radius
+    wst = wst263_uniformity(px, s.spacing_mm, edge_gap_mm=gap)
+    ms3 = nema_ms3_uniformity(px, s.spacing_mm)
     ms = [_q("mr.uniformity.fractional", frac.horizontal, label="horizontal"),
           _q("mr.uniformity.fractional", frac.vertical, label="vertical"),
           _q("mr.uniformity.wst263_percent", wst.uniformity_percent),
           _q("mr.uniformity.nema_ms3_percent", ms3.nonuniformity_percent)]
-    warnings = list(s.warnings)
+    warnings = list(s.warnings) + list(wst.warnings) + [w for w in ms3.warnings if w not in wst.warnings]
     details: dict = {"circle": circle, "fractional": frac, "wst263": wst, "nema_ms3": ms3}
-    for name, fn in (("single_image", snr_single_image), ("wst263", snr_wst263)):
+    snr_calls = (("single_image", "single_image", lambda: snr_single_image(px, s.spacing_mm)),
+                 ("wst263", "snr_wst263", lambda: snr_wst263(px, s.spacing_mm, center_px=c, radius_mm=r)))
+    for name, key, call in snr_calls:
         try:
-            res = fn(px, s.spacing_mm, center_px=c, radius_mm=r)
+            res = call()
         except InputError as exc:  # e.g. no background left in a tight field of view
             warnings.append(f"{name} SNR not computed: {exc.cause}")
             continue
-        details[name] = res
+        details[key] = res
         ms.append(_q(f"mr.snr.{name}", res.snr))
-        warnings += list(res.warnings)
+        warnings += [w for w in res.warnings if w not in warnings]
     ms += header_measurements(s)
     vis, vis_warnings = visuals_or_warning(flood_visuals, px, s.spacing_mm, fractional=frac, wst263=wst, nema_ms3=ms3,
                                            single_image=details.get("single_image"),
-                                           snr_wst263=details["wst263"] if details["wst263"] is not wst else None)
+                                           snr_wst263=details.get("snr_wst263"))
     return TestOutput(measurements=tuple(ms), details=details, visuals=vis, warnings=tuple(warnings) + vis_warnings,
-                      parameters={"edge_gap_mm": float(params.get("edge_gap_mm") or 10.0)}, phantom="flood",
-                      analyzer="mr.flood")
+                      parameters={"edge_gap_mm": gap, "roi_placement": wst.parameters["roi_placement"]},
+                      phantom="flood", analyzer="mr.flood")
 
 
 def run_ghosting(images: list[ImageData], params: dict) -> TestOutput:

@@ -241,6 +241,18 @@ def snr_pair_visuals(image1: np.ndarray, image2: np.ndarray, spacing_mm: Sequenc
 # flood (uniformity and single-image SNR)
 # ---------------------------------------------------------------------------------------------------------------
 
+def _region_outline(mask: Any, color: str) -> list:
+    """The boundary of a region (boolean pixel mask) as closed lines between its pixels and the others (the
+    0.5 level of the mask, so a disc of pixel centres is drawn as its circle); empty for None."""
+    if mask is None:
+        return []
+    from skimage.measure import find_contours
+
+    padded = np.pad(np.asarray(mask, dtype=np.float64), 1)
+    return [LineOverlay(tuple(float(v) - 1.0 for v in c[:, 0]), tuple(float(v) - 1.0 for v in c[:, 1]), "", color)
+            for c in find_contours(padded, 0.5) if len(c) > 2]
+
+
 def flood_visuals(image: np.ndarray, spacing_mm: Sequence[float], *, fractional: Any = None, wst263: Any = None,
                   nema_ms3: Any = None, single_image: Any = None, snr_wst263: Any = None) -> tuple:
     """Figure specs of a flood image (``mr.flood``); any result left as None is left out.
@@ -256,10 +268,12 @@ def flood_visuals(image: np.ndarray, spacing_mm: Sequence[float], *, fractional:
     wst263 : WST263UniformityResult, optional
         WS/T 263 uniformity: the nine ROIs labelled with their means (largest red, smallest blue).
     nema_ms3 : NEMAMS3UniformityResult, optional
-        NEMA MS 3: its measurement disc and the filtered maximum and minimum, on the WS/T 263 panel.
+        NEMA MS 3: the outline of its measured region (``region_mask``; its disc when absent) and the filtered
+        maximum and minimum.
     single_image, snr_wst263 : SNRResult, optional
-        Single-image SNR (signal disc and background ROIs) and the WS/T 263 SNR (its central disc), shown on a
-        background window.
+        Single-image SNR (the outline of its signal region, ``parameters["signal_region_mask"]``, else its disc,
+        and the background ROIs) and the WS/T 263 SNR (its central disc), shown on a background window;
+        ``run_flood`` passes the details ``"single_image"`` and ``"snr_wst263"``.
 
     Returns
     -------
@@ -280,13 +294,17 @@ def flood_visuals(image: np.ndarray, spacing_mm: Sequence[float], *, fractional:
                               spacing_mm=sp))
     if nema_ms3 is not None:
         n3 = nema_ms3
-        ov = [_disc(n3.roi.row, n3.roi.col, n3.roi.radius_mm, sp, "", "tab:cyan"),
-              PointOverlay(float(n3.max_px[0]), float(n3.max_px[1]), "", "tab:red", "^"),
-              PointOverlay(float(n3.min_px[0]), float(n3.min_px[1]), "", "tab:blue", "v")]
+        region = getattr(n3, "region_mask", None)
+        ov = (_region_outline(region, "tab:cyan") if region is not None
+              else [_disc(n3.roi.row, n3.roi.col, n3.roi.radius_mm, sp, "", "tab:cyan")])
+        ov += [PointOverlay(float(n3.max_px[0]), float(n3.max_px[1]), "", "tab:red", "^"),
+               PointOverlay(float(n3.min_px[0]), float(n3.min_px[1]), "", "tab:blue", "v")]
         k = n3.parameters.get("filter_px", 3)
         # the values go in the title, not beside the markers: the extremes are often neighbours (an edge, a bubble)
         vis.append(ImagePanel(f"NEMA MS 3 NU = {n3.nonuniformity_percent.value:.1f} %: max {_fmt(n3.s_max, 4)} (▲), "
-                              f"min {_fmt(n3.s_min, 4)} (▼)\nof the {k} × {k} mean-filtered image in the cyan disc",
+                              f"min {_fmt(n3.s_min, 4)} (▼)\nof the {k} × {k} mean-filtered image in the cyan "
+                              f"{'region' if region is not None else 'disc'} "
+                              f"({100 * n3.parameters.get('area_fraction', 0.75):g} % of the phantom)",
                               image,
                               tuple(ov), window=win, spacing_mm=sp))
     if fractional is not None:
@@ -324,8 +342,11 @@ def flood_visuals(image: np.ndarray, spacing_mm: Sequence[float], *, fractional:
         for r, colour, name in ((single_image, "tab:orange", "single-image"), (snr_wst263, "tab:cyan", "WS/T 263")):
             if r is None:
                 continue
-            for roi in r.signal_rois:
-                ov.append(_disc(roi.row, roi.col, roi.radius_mm, sp, "", colour))
+            region = r.parameters.get("signal_region_mask") if isinstance(r.parameters, dict) else None
+            if region is not None:
+                ov += _region_outline(region, colour)
+            else:
+                ov += [_disc(roi.row, roi.col, roi.radius_mm, sp, "", colour) for roi in r.signal_rois]
             for roi in r.noise_rois:
                 bg_rois.setdefault((roi.row0, roi.col0, roi.nrows, roi.ncols), roi)
             extra = f" (S {_fmt(r.signal.value, 4)}, σ {_fmt(r.noise_sd.value)})" if r is single_image else ""

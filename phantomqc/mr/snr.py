@@ -436,7 +436,11 @@ def snr_single_image(image: np.ndarray, spacing_mm: tuple[float, float], *,
     center_px, radius_mm : optional
         Phantom centre (row, col) in pixels and radius in mm; found when not given.
     signal_area_fraction : float
-        The signal ROI is a disc, concentric with the phantom, of this fraction of its area (NEMA: >= 75 %).
+        The signal region is this fraction of the phantom's area (NEMA: >= 75 %): the phantom's pixels at least a
+        distance t from its edge, as :func:`phantomqc.mr.uniformity.nema_ms3_uniformity` places its region (a
+        concentric disc for a disc; for a rectangle or a phantom with an air bubble the same distance from every
+        edge). ``signal_rois`` holds its centre and equivalent radius, ``parameters["signal_region_mask"]`` its
+        pixels.
     background_roi_size_mm, background_margin_mm : float
         The four square background ROIs in the image corners, their side and distance from the image edges.
     background_rois : sequence of RectROI, optional
@@ -467,31 +471,42 @@ def snr_single_image(image: np.ndarray, spacing_mm: tuple[float, float], *,
     sp = _spacing(spacing_mm)
     if not 0 < signal_area_fraction <= 1:
         raise InputError(f"signal_area_fraction must be in (0, 1], got {signal_area_fraction!r}")
-    center, radius, found = _center(img, sp, center_px, radius_mm)
-    if radius is None:
-        radius = _phantom(img, sp)[1]
-    warnings: list[str] = []
+    from phantomqc.mr._flood_mask import central_region, flood_object
+
+    if center_px is not None:
+        center_px = _center(img, sp, center_px)[0]  # validated
+    obj = flood_object(img, sp, center_px, radius_mm)
+    center, radius = obj.center_px, obj.equivalent_radius_mm
+    warnings: list[str] = obj.void_warnings()
     f = img.astype(np.float64)
-    r_sig = radius * math.sqrt(signal_area_fraction)
-    m = _disc_mask(img.shape, sp, center, r_sig)
+    m, t = central_region(obj, signal_area_fraction)
     s = float(f[m].mean())
-    bg = _background_rois(img.shape, sp, center, radius, background_roi_size_mm, background_margin_mm,
+    bg = _background_rois(img.shape, sp, center, None, background_roi_size_mm, background_margin_mm,
                           background_rois, warnings)
+    # the object (voids filled back in) grown by 5 mm: a background ROI that reaches it includes signal
+    near = ndimage.distance_transform_edt(~ndimage.binary_fill_holes(obj.mask), sampling=sp) <= 5.0
+    for r in bg:
+        if near[r.slices].any():
+            warnings.append(f"background ROI '{r.name}' is within 5 mm of the phantom edge: the noise estimate "
+                            "includes signal; use smaller background ROIs or a larger field of view")
     sigma, bmean, bsd, nb = _background_sigma(f, bg, estimator)
     if not sigma > 0:
         raise InputError("the background has no noise (SD and mean 0): the image background was probably zeroed "
                          "by the scanner; use snr_subtraction or snr_smoothing")
     snr = s / sigma
     unc = snr / math.sqrt(2.0 * (nb - 1)) if estimator != "mean" else snr * (bsd / bmean) / math.sqrt(nb)
+    n = int(m.sum())
     return SNRResult(
         snr=Quantity(snr, "1", unc), signal=Quantity(s, ""), noise_sd=Quantity(sigma, ""), method="single_image",
         metric_id="mr.snr.single_image", roi_snr=(snr,),
-        signal_rois=(DiscROI("signal", center[0], center[1], r_sig, int(m.sum())),), noise_rois=bg,
-        center_px=center, warnings=tuple(warnings),
+        signal_rois=(DiscROI("signal", center[0], center[1], math.sqrt(n * sp[0] * sp[1] / math.pi), n),),
+        noise_rois=bg, center_px=center, warnings=tuple(warnings),
         parameters={"estimator": estimator, "signal_area_fraction": signal_area_fraction, "phantom_radius_mm": radius,
+                    "signal_roi_placement": obj.placement, "outline": obj.outline,
+                    "signal_edge_distance_mm": t, "signal_region_mask": m, "void_area_mm2": obj.void_area_mm2,
                     "background_mean": bmean, "background_sd": bsd, "background_pixels": nb,
                     "rayleigh_sd_factor": RAYLEIGH_SD_FACTOR, "rayleigh_mean_factor": RAYLEIGH_MEAN_FACTOR,
-                    "center_found": found})
+                    "center_found": obj.center_found})
 
 
 def snr_wst263(image: np.ndarray, spacing_mm: tuple[float, float], *, center_px: tuple[float, float] | None = None,

@@ -16,8 +16,9 @@ from scipy import ndimage
 from phantomqc._shared.errors import InputError, PhantomNotFoundError
 from phantomqc.core.roi import RectROI
 from phantomqc.core.types import Quantity
+from phantomqc.mr._flood_mask import central_region, flood_object, ray_distance_mm
 from phantomqc.mr.geometry import ACR_LARGE
-from phantomqc.mr.snr import DiscROI, _as_image, _center, _disc_mask, _phantom, _spacing
+from phantomqc.mr.snr import DiscROI, _as_image, _center, _disc_mask, _spacing
 
 __all__ = [
     "FractionalUniformityResult",
@@ -210,7 +211,8 @@ def wst263_uniformity(image: np.ndarray, spacing_mm: tuple[float, float], *,
     spacing_mm : (float, float)
         Pixel spacing (row, column), mm.
     center_px, radius_mm : optional
-        Phantom centre (row, col) in pixels and radius in mm; found when not given.
+        Phantom centre (row, col) in pixels and radius in mm. Not given: the object mask (below) gives the centre
+        and the edge. Both given: the edge is that circle, and signal voids inside it are still avoided.
     roi_area_mm2 : float
         Area of each circular ROI: the standard's "about 200 pixels" at 250 mm / 256 (0.977 mm) is 190.7 mm^2.
     edge_gap_mm : float
@@ -229,28 +231,43 @@ def wst263_uniformity(image: np.ndarray, spacing_mm: tuple[float, float], *,
     image, i.e. 90 = up). S_max, S_min = the largest and smallest of the nine means;
     U = [1 - (S_max - S_min)/(S_max + S_min)] x 100 %, i.e. 1 - half-range / mid-range.
     Source: JJF(浙)1157-2019, which follows WS/T 263-2006 (STANDARDS.md section 3).
+
+    Placement (``parameters["roi_placement"]``, the standard is silent beyond the circle): each peripheral ROI lies
+    on its ray at the last point, walking out from the centre, whose distance to the edge of the *object mask*
+    (the pixels with signal; :mod:`phantomqc.mr._flood_mask`) is at least ``edge_gap_mm + r`` (``"roi_edge"``)
+    or ``edge_gap_mm`` (``"roi_centre"``). For a disc of radius R this is R - gap - r (or R - gap), as for a
+    circle; in a rectangle (a sagittal or coronal cylinder) every ROI stays inside with the gap, and an air
+    bubble is kept at the gap like the wall (a warning gives its area).
     """
     img = _as_image(image)
     sp = _spacing(spacing_mm)
     if edge_gap_to not in ("roi_edge", "roi_centre"):
         raise InputError(f"edge_gap_to must be 'roi_edge' or 'roi_centre', got {edge_gap_to!r}")
-    center, radius, found = _center(img, sp, center_px, radius_mm)
-    if radius is None:
-        radius = _phantom(img, sp)[1]
+    if center_px is not None:
+        center_px = _center(img, sp, center_px)[0]  # validated
+    obj = flood_object(img, sp, center_px, radius_mm)
+    center = obj.center_px
     r_roi = math.sqrt(roi_area_mm2 / math.pi)
-    d = radius - edge_gap_mm - (r_roi if edge_gap_to == "roi_edge" else 0.0)
+    need = edge_gap_mm + (r_roi if edge_gap_to == "roi_edge" else 0.0)
+    dists = {f"deg{a}": ray_distance_mm(obj, a, need) for a in _ANGLES}
+    d = min(dists.values())
     if d < 2 * r_roi:
-        raise InputError(f"a phantom of radius {radius:.1f} mm is too small for ROIs of {roi_area_mm2:g} mm^2 at "
-                         f"{edge_gap_mm:g} mm from its edge")
+        raise InputError(f"the phantom (equivalent radius {obj.equivalent_radius_mm:.1f} mm, {obj.outline}) is too "
+                         f"small for ROIs of {roi_area_mm2:g} mm^2 at {edge_gap_mm:g} mm from its edge: the nearest "
+                         f"peripheral ROI would be {d:.1f} mm from the centre")
     f = img.astype(np.float64)
     rois, means = [], {}
+    warnings = obj.void_warnings()
     places = [("centre", center)] + [
-        (f"deg{a}", (center[0] - d * math.sin(math.radians(a)) / sp[0], center[1] + d * math.cos(math.radians(a)) / sp[1]))
-        for a in _ANGLES]
+        (f"deg{a}", (center[0] - dists[f"deg{a}"] * math.sin(math.radians(a)) / sp[0],
+                     center[1] + dists[f"deg{a}"] * math.cos(math.radians(a)) / sp[1])) for a in _ANGLES]
     for name, c in places:
         m = _disc_mask(img.shape, sp, c, r_roi)
         if m.sum() < 3:
             raise InputError(f"ROI {name} is outside the image: check the phantom centre and radius")
+        if not obj.mask[m].all():
+            warnings.append(f"ROI {name} is not wholly inside the phantom (object mask): {int((~obj.mask[m]).sum())} "
+                            "of its pixels are outside it or in a signal void")
         means[name] = float(f[m].mean())
         rois.append(DiscROI(name, c[0], c[1], r_roi, int(m.sum())))
     smax, smin = max(means.values()), min(means.values())
@@ -259,8 +276,12 @@ def wst263_uniformity(image: np.ndarray, spacing_mm: tuple[float, float], *,
     u = (1.0 - (smax - smin) / (smax + smin)) * 100.0
     return WST263UniformityResult(
         uniformity_percent=Quantity(u, "%"), s_max=smax, s_min=smin, roi_means=means, rois=tuple(rois),
+        warnings=tuple(warnings),
         parameters={"roi_area_mm2": roi_area_mm2, "edge_gap_mm": edge_gap_mm, "edge_gap_to": edge_gap_to,
-                    "phantom_radius_mm": radius, "roi_distance_mm": d, "center_found": found, "center_px": center})
+                    "roi_placement": obj.placement, "outline": obj.outline,
+                    "phantom_radius_mm": obj.equivalent_radius_mm, "roi_distance_mm": d,
+                    "roi_distances_mm": dists, "object_threshold": obj.threshold,
+                    "void_area_mm2": obj.void_area_mm2, "center_found": obj.center_found, "center_px": center})
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -270,7 +291,11 @@ def wst263_uniformity(image: np.ndarray, spacing_mm: tuple[float, float], *,
 @dataclass(frozen=True)
 class NEMAMS3UniformityResult:
     """NEMA MS 3 maximum/minimum non-uniformity (id ``mr.uniformity.nema_ms3_percent``: the non-uniformity NU,
-    lower is better); ``uniformity_percent`` = 100 - NU for comparison with the ACR PIU."""
+    lower is better); ``uniformity_percent`` = 100 - NU for comparison with the ACR PIU.
+
+    ``roi``: the region's centre and equivalent radius sqrt(area / pi) (the region itself for a disc);
+    ``region_mask``: the measured pixels (a disc for a circular phantom, a rounded rectangle for a sagittal or
+    coronal cylinder, with any signal void cut out)."""
 
     nonuniformity_percent: Quantity
     uniformity_percent: Quantity
@@ -281,6 +306,7 @@ class NEMAMS3UniformityResult:
     roi: DiscROI
     warnings: tuple[str, ...] = ()
     parameters: dict = field(default_factory=dict)
+    region_mask: np.ndarray | None = None
 
 
 def nema_ms3_uniformity(image: np.ndarray, spacing_mm: tuple[float, float], *,
@@ -295,9 +321,11 @@ def nema_ms3_uniformity(image: np.ndarray, spacing_mm: tuple[float, float], *,
     spacing_mm : (float, float)
         Pixel spacing (row, column), mm.
     center_px, radius_mm : optional
-        Phantom centre (row, col) in pixels and radius in mm; found when not given.
+        Phantom centre (row, col) in pixels and radius in mm. Not given: the object mask gives the edge. Both
+        given: the edge is that circle, and signal voids inside it are still cut out.
     area_fraction : float
-        The measurement ROI is a concentric disc of this fraction of the phantom area (NEMA: >= 75 %).
+        The measured region is this fraction of the phantom area (NEMA: >= 75 %): the phantom's pixels at least
+        a distance t from its edge (a concentric disc of radius R sqrt(f) for a disc of radius R).
     filter_px : int
         Side of the low-pass (boxcar) filter applied first, in pixels: NEMA's nine-point (3 x 3) filter.
 
@@ -311,6 +339,12 @@ def nema_ms3_uniformity(image: np.ndarray, spacing_mm: tuple[float, float], *,
     largest and smallest filtered pixel values inside the ROI;
     NU = (S_max - S_min) / (S_max + S_min) x 100 %. Source: NEMA MS 3-2008 *Determination of Image Uniformity in
     Diagnostic MR Images*, method 1, as summarised in AAPM Report 100 (2010); the standard text was not at hand.
+
+    The region (``parameters["roi_placement"]``): the pixels of the *object mask* (the pixels with signal, voids
+    such as an air bubble excluded; :mod:`phantomqc.mr._flood_mask`) whose Euclidean distance to the nearest
+    non-object pixel (:func:`scipy.ndimage.distance_transform_edt` with the spacing) is >= t, with t chosen so that
+    the region is ``area_fraction`` of the object's area. For a disc this is the concentric disc the standard
+    describes; for a rectangle or a phantom with a bubble it keeps the same distance from every edge.
     """
     img = _as_image(image)
     sp = _spacing(spacing_mm)
@@ -319,12 +353,12 @@ def nema_ms3_uniformity(image: np.ndarray, spacing_mm: tuple[float, float], *,
     k = int(filter_px)
     if k < 1 or k != filter_px:
         raise InputError(f"filter_px must be a positive integer (3 for NEMA's nine-point filter), got {filter_px!r}")
-    center, radius, found = _center(img, sp, center_px, radius_mm)
-    if radius is None:
-        radius = _phantom(img, sp)[1]
-    r = radius * math.sqrt(area_fraction)
+    if center_px is not None:
+        center_px = _center(img, sp, center_px)[0]  # validated
+    obj = flood_object(img, sp, center_px, radius_mm)
+    center = obj.center_px
+    m, t = central_region(obj, area_fraction)
     sm = ndimage.uniform_filter(img.astype(np.float64), k, mode="nearest")
-    m = _disc_mask(img.shape, sp, center, r)
     vals = np.where(m, sm, np.nan)
     imax = np.unravel_index(int(np.nanargmax(vals)), vals.shape)
     imin = np.unravel_index(int(np.nanargmin(vals)), vals.shape)
@@ -332,12 +366,17 @@ def nema_ms3_uniformity(image: np.ndarray, spacing_mm: tuple[float, float], *,
     if not smax + smin > 0:
         raise InputError("the filtered values are not positive: is this a magnitude image of the phantom?")
     nu = 100.0 * (smax - smin) / (smax + smin)
+    n = int(m.sum())
     return NEMAMS3UniformityResult(
         nonuniformity_percent=Quantity(nu, "%"), uniformity_percent=Quantity(100.0 - nu, "%"), s_max=smax,
         s_min=smin, max_px=(int(imax[0]), int(imax[1])), min_px=(int(imin[0]), int(imin[1])),
-        roi=DiscROI("nema_ms3", center[0], center[1], r, int(m.sum())),
-        parameters={"area_fraction": area_fraction, "filter_px": k, "phantom_radius_mm": radius,
-                    "center_found": found, "center_px": center})
+        roi=DiscROI("nema_ms3", center[0], center[1], math.sqrt(n * sp[0] * sp[1] / math.pi), n),
+        warnings=tuple(obj.void_warnings()), region_mask=m,
+        parameters={"area_fraction": area_fraction, "filter_px": k, "roi_placement": obj.placement,
+                    "outline": obj.outline, "phantom_radius_mm": obj.equivalent_radius_mm,
+                    "object_area_mm2": obj.area_mm2, "region_edge_distance_mm": t,
+                    "object_threshold": obj.threshold, "void_area_mm2": obj.void_area_mm2,
+                    "center_found": obj.center_found, "center_px": center})
 
 
 # ---------------------------------------------------------------------------------------------------------------
