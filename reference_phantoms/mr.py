@@ -63,6 +63,8 @@ __all__ = [
     "ghosting_ratio",
     "lcd_spokes_truth",
     "lcd_spokes_distribution",
+    "magnet_slice_width_image",
+    "ramp_trapezoid",
     "make_acr_localizer",
     "make_acr_series",
     "make_magnet_flood",
@@ -915,3 +917,32 @@ MR_PHANTOMS: dict[str, Callable[..., Path]] = {
 }
 """MR phantom kinds for ``phantomqc phantoms make KIND --out DIR``: maker(out_dir, *, seed=0, **options) ->
 manifest path."""
+
+
+def ramp_trapezoid(x, fwhm: float, edge: float, centre: float = 0.0):
+    """A trapezoid of height 1 along ``x``: full width at half maximum ``fwhm``, linear edges ``edge`` wide."""
+    return np.clip((0.5 * fwhm + 0.5 * edge - np.abs(x - centre)) / edge, 0.0, 1.0)
+
+
+def magnet_slice_width_image(a_mm: float, b_mm: float, *, spacing=(1.0, 1.0), n: int = 256, shift=(0.4, -0.3),
+                             noise: float = 2.0, seed: int = 0, scale: float = 1.0) -> np.ndarray:
+    """A MagNET-style geometry / slice-width object image: a 184 mm square of signal about 600 (a smooth shading),
+    3 mm rods every 60 mm, and two ramp bands whose dips have known widths: the top band (y = -30 mm) a trapezoid
+    of FWHM ``a_mm`` centred at x = -1 mm, the bottom band (y = +30 mm) one of ``b_mm`` at x = +1.5 mm, both with
+    10 mm edges and 150 deep; Gaussian blur of 0.6 px and white noise of SD ``noise``. ``shift`` (rows, cols)
+    moves the object centre from the image centre in pixels; ``scale`` scales the object (mm per nominal mm)."""
+    sy, sx = spacing
+    c = ((n - 1) / 2 + shift[0], (n - 1) / 2 + shift[1])
+    rr, cc = np.mgrid[0:n, 0:n].astype(float)
+    x, y = (cc - c[1]) * sx / scale, (rr - c[0]) * sy / scale
+    obj = (np.abs(x) < 92) & (np.abs(y) < 92)
+    img = np.where(obj, 600.0 + 0.01 * x ** 2 + 0.005 * y ** 2 + 0.3 * y, 5.0)
+    for gy in (-60, 0, 60):
+        for gx in (-60, 0, 60):
+            img[np.hypot(x - gx, y - gy) < 3.0] = 5.0
+    top = obj & (np.abs(y + 30.0) < 15.0)
+    bot = obj & (np.abs(y - 30.0) < 15.0)
+    img[top] -= 150.0 * ramp_trapezoid(x[top], a_mm, 10.0, -1.0)
+    img[bot] -= 150.0 * ramp_trapezoid(x[bot], b_mm, 10.0, 1.5)
+    img = ndimage.gaussian_filter(img, 0.6)
+    return img + np.random.default_rng(seed).normal(0.0, noise, img.shape)

@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from scipy import ndimage
 
 from phantomqc.core.visuals import CircleOverlay, ImagePanel, LineOverlay, Plot, PointOverlay, RangeBand, RectOverlay
 from phantomqc.io.write import new_uid
@@ -25,7 +24,7 @@ from phantomqc.pipeline import analyze
 from phantomqc.report.figures import render_visual
 from phantomqc.report.write import write_report
 from reference_phantoms._writing import write_mr
-from reference_phantoms.mr import make_acr_series, make_magnet_flood, make_magnet_snr_pair
+from reference_phantoms.mr import magnet_slice_width_image, make_acr_series, make_magnet_flood, make_magnet_snr_pair
 
 S0 = 1000.0
 
@@ -225,27 +224,9 @@ def test_figure_failure_is_a_warning_not_a_lost_measurement(tmp_path, monkeypatc
 # MagNET slice width
 # ---------------------------------------------------------------------------------------------------------------
 
-def _trap(x, fwhm, edge, centre=0.0):
-    return np.clip((0.5 * fwhm + 0.5 * edge - np.abs(x - centre)) / edge, 0.0, 1.0)
-
-
-def _slice_width_image(a_mm: float, b_mm: float, n: int = 256, noise: float = 2.0, seed: int = 0) -> np.ndarray:
-    """The MagNET object of test_slice_thickness.py (1 mm pixels): rods every 60 mm, the top ramp's dip of FWHM
-    ``a_mm`` centred at x = -1 mm on the band y = -30 mm, the bottom one of ``b_mm`` at x = +1.5 mm, y = +30 mm."""
-    c = ((n - 1) / 2 + 0.4, (n - 1) / 2 - 0.3)
-    rr, cc = np.mgrid[0:n, 0:n].astype(float)
-    x, y = cc - c[1], rr - c[0]
-    obj = (np.abs(x) < 92) & (np.abs(y) < 92)
-    img = np.where(obj, 600.0 + 0.01 * x ** 2 + 0.005 * y ** 2 + 0.3 * y, 5.0)
-    for gy in (-60, 0, 60):
-        for gx in (-60, 0, 60):
-            img[np.hypot(x - gx, y - gy) < 3.0] = 5.0
-    top = obj & (np.abs(y + 30.0) < 15.0)
-    bot = obj & (np.abs(y - 30.0) < 15.0)
-    img[top] -= 150.0 * _trap(x[top], a_mm, 10.0, -1.0)
-    img[bot] -= 150.0 * _trap(x[bot], b_mm, 10.0, 1.5)
-    img = ndimage.gaussian_filter(img, 0.6)
-    return img + np.random.default_rng(seed).normal(0.0, noise, img.shape)
+def _slice_width_image(a_mm: float, b_mm: float) -> np.ndarray:
+    """The MagNET slice-width object of test_slice_thickness.py (1 mm pixels), from reference_phantoms."""
+    return magnet_slice_width_image(a_mm, b_mm)
 
 
 def test_slice_width_figures(tmp_path):

@@ -10,10 +10,9 @@ import pytest
 from scipy import ndimage
 
 from phantomqc.mr.slice_thickness import acr_slice_thickness, crossed_ramp_width, fwhm_mm, magnet_slice_width
+from reference_phantoms.mr import magnet_slice_width_image, ramp_trapezoid
 
-
-def _trap(x, fwhm, edge, centre=0.0):
-    return np.clip((0.5 * fwhm + 0.5 * edge - np.abs(x - centre)) / edge, 0.0, 1.0)
+_trap = ramp_trapezoid
 
 
 def _acr_slice1(a_mm, b_mm, *, spacing=(0.9765625, 0.9765625), n=256, rot_deg=0.0, shift=(0.3, -0.4),
@@ -101,22 +100,7 @@ def test_crossed_ramp_formula_recovers_tilt():
         assert abs(tilt) == pytest.approx(abs(phi), abs=1e-9)
 
 
-def _magnet(a_mm, b_mm, *, spacing=(1.0, 1.0), n=256, shift=(0.4, -0.3), noise=2.0, seed=0, scale=1.0):
-    sy, sx = spacing
-    c = ((n - 1) / 2 + shift[0], (n - 1) / 2 + shift[1])
-    rr, cc = np.mgrid[0:n, 0:n].astype(float)
-    x, y = (cc - c[1]) * sx / scale, (rr - c[0]) * sy / scale
-    obj = (np.abs(x) < 92) & (np.abs(y) < 92)
-    img = np.where(obj, 600.0 + 0.01 * x ** 2 + 0.005 * y ** 2 + 0.3 * y, 5.0)
-    for gy in (-60, 0, 60):
-        for gx in (-60, 0, 60):
-            img[np.hypot(x - gx, y - gy) < 3.0] = 5.0
-    top = obj & (np.abs(y + 30.0) < 15.0)
-    bot = obj & (np.abs(y - 30.0) < 15.0)
-    img[top] -= 150.0 * _trap(x[top], a_mm, 10.0, -1.0)
-    img[bot] -= 150.0 * _trap(x[bot], b_mm, 10.0, 1.5)
-    img = ndimage.gaussian_filter(img, 0.6)
-    return img + np.random.default_rng(seed).normal(0.0, noise, img.shape)
+_magnet = magnet_slice_width_image
 
 
 @pytest.mark.parametrize("T,phi", [(5.0, 0.0), (5.0, 1.5), (3.0, -1.0)])
