@@ -35,7 +35,7 @@ def run_demo(out: Path, *, detector: str = "3000", profile: str = "taiyuan-2024"
     make_ct_suite(ct_suite, seed=0)
     mr_suite = out / "phantoms" / "mr"
     print(f"phantomqc demo: writing the MR reference phantoms (ACR large phantom with its repeat and sagittal "
-          f"localiser, MagNET SNR pair and flood) to {mr_suite}", file=sys.stderr)
+          f"localiser, MagNET SNR pair, flood, slice-width object and ghosting bottle) to {mr_suite}", file=sys.stderr)
     mr_manifests = _make_mr_suite(mr_suite)
     from reference_phantoms.nm_suite import make_nm_suite
 
@@ -119,10 +119,13 @@ def run_programme_demo(out: Path, *, progress: bool = True) -> Path:
 
 def _make_mr_suite(out: Path) -> list[Path]:
     """The MR twins of the demo, one folder each; returns their manifests."""
-    from reference_phantoms.mr import make_acr_localizer, make_acr_series, make_magnet_flood, make_magnet_snr_pair
+    from reference_phantoms.mr import (make_acr_localizer, make_acr_series, make_magnet_flood, make_magnet_ghosting,
+                                       make_magnet_slice_width, make_magnet_snr_pair)
 
     return [make_acr_series(out / "acr", seed=0, repeat=True), make_acr_localizer(out / "acr_localizer", seed=0),
-            make_magnet_snr_pair(out / "magnet_snr", seed=0), make_magnet_flood(out / "magnet_flood", seed=0)]
+            make_magnet_snr_pair(out / "magnet_snr", seed=0), make_magnet_flood(out / "magnet_flood", seed=0),
+            make_magnet_slice_width(out / "magnet_slice_width", seed=0),
+            make_magnet_ghosting(out / "magnet_ghosting", seed=0)]
 
 
 def run_rubric_demo(out: Path, *, month: str = "2026-10", seed: int = 0) -> Path:

@@ -64,6 +64,8 @@ __all__ = [
     "lcd_spokes_truth",
     "lcd_spokes_distribution",
     "magnet_slice_width_image",
+    "make_magnet_slice_width",
+    "make_magnet_ghosting",
     "ramp_trapezoid",
     "make_acr_localizer",
     "make_acr_series",
@@ -703,7 +705,7 @@ def _stored(img: np.ndarray) -> np.ndarray:
 def _write_stack(folder: Path, images: np.ndarray, *, spacing, positions, orientation, thickness: float,
                  spacing_between: float | None, series_number: int, description: str, study_uid: str,
                  field_strength_t: float, image_type=("ORIGINAL", "PRIMARY", "M", "ND"), tr_ms: float = 500.0,
-                 te_ms: float = 20.0, protocol: str = "") -> list[Path]:
+                 te_ms: float = 20.0, protocol: str = "", phase_encoding: str = "COL") -> list[Path]:
     from phantomqc.io.write import new_uid
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -722,7 +724,7 @@ def _write_stack(folder: Path, images: np.ndarray, *, spacing, positions, orient
                               spacing_between_slices_mm=spacing_between, series_uid=series_uid, study_uid=study_uid,
                               frame_of_reference_uid=frame_uid, instance_number=i + 1, series_number=series_number,
                               field_strength_t=field_strength_t, tr_ms=tr_ms, te_ms=te_ms, image_type=image_type,
-                              header=hdr))
+                              header=hdr, phase_encoding=phase_encoding))
     return paths
 
 
@@ -909,16 +911,6 @@ def make_magnet_flood(out_dir, *, matrix: int = 256, fov_mm: float = 250.0, seed
     return out / "manifest.toml"
 
 
-MR_PHANTOMS: dict[str, Callable[..., Path]] = {
-    "mr-acr": make_acr_series,
-    "mr-acr-localizer": make_acr_localizer,
-    "mr-magnet-snr": make_magnet_snr_pair,
-    "mr-magnet-flood": make_magnet_flood,
-}
-"""MR phantom kinds for ``phantomqc phantoms make KIND --out DIR``: maker(out_dir, *, seed=0, **options) ->
-manifest path."""
-
-
 def ramp_trapezoid(x, fwhm: float, edge: float, centre: float = 0.0):
     """A trapezoid of height 1 along ``x``: full width at half maximum ``fwhm``, linear edges ``edge`` wide."""
     return np.clip((0.5 * fwhm + 0.5 * edge - np.abs(x - centre)) / edge, 0.0, 1.0)
@@ -946,3 +938,102 @@ def magnet_slice_width_image(a_mm: float, b_mm: float, *, spacing=(1.0, 1.0), n:
     img[bot] -= 150.0 * ramp_trapezoid(x[bot], b_mm, 10.0, 1.5)
     img = ndimage.gaussian_filter(img, 0.6)
     return img + np.random.default_rng(seed).normal(0.0, noise, img.shape)
+
+
+#: MagNET slice-width object: the ramps' angle to the slice plane (tan = 0.2, as ``phantomqc.mr.slice_thickness``
+#: assumes for the MagNET object).
+MAGNET_RAMP_ANGLE_DEG = math.degrees(math.atan(0.2))
+
+
+def make_magnet_slice_width(out_dir, *, slice_width_mm: float = 5.0, tilt_deg: float = 0.0, seed: int = 0,
+                            noise: float = 2.0, field_strength_t: float = 1.5, **ignored) -> Path:
+    """Write a MagNET-style geometry / slice-width object image (one axial series, 256^2 at 1 mm) whose two crossed
+    ramps show a slice of ``slice_width_mm`` tilted by ``tilt_deg`` about the ramps' axis: the dips' FWHM are
+    a = T / tan(theta + phi) and b = T / tan(theta - phi) (theta the ramp angle, tan theta = 0.2), so the crossed
+    ramp formula gives T back exactly. Truth: ``mr.slice_width.mm`` = T. Returns the manifest path."""
+    from phantomqc.io.write import new_uid
+
+    theta = MAGNET_RAMP_ANGLE_DEG
+    a = slice_width_mm / math.tan(math.radians(theta + tilt_deg))
+    b = slice_width_mm / math.tan(math.radians(theta - tilt_deg))
+    img = magnet_slice_width_image(a, b, noise=noise, seed=seed)
+    n = img.shape[0]
+    c0 = (n - 1) / 2.0
+    out = Path(out_dir)
+    _write_stack(out / "series", img[None], spacing=(1.0, 1.0), positions=[(-c0, -c0, 0.0)],
+                 orientation=MR_ORIENTATIONS["axial"], thickness=slice_width_mm, spacing_between=None,
+                 series_number=1, description="MagNET geometry slice width", study_uid=new_uid(),
+                 field_strength_t=field_strength_t)
+    exp = [_exp("mr.slice_width.mm", slice_width_mm, "mm", "magnet_slice_width", "0.15 mm (issue 4)",
+                "T of the crossed ramps: dips of FWHM T / tan(theta +- tilt), tan theta = 0.2")]
+    params = {"slice_width_mm": slice_width_mm, "tilt_deg": tilt_deg, "ramp_angle_deg": theta, "fwhm_top_mm": a,
+              "fwhm_bottom_mm": b, "seed": seed, "noise_sigma": noise, "spacing_mm": [1.0, 1.0], "matrix": n}
+    (out / "truth.json").write_text(json.dumps(_truth(params, exp, [{"file": "series/MR0001.dcm"}]), indent=1,
+                                               default=json_default))
+    (out / "manifest.toml").write_text(_manifest([{"kind": "mr.slice_width", "name": "magnet_slice_width",
+                                                   "images": ["series"]}], profile="wst263-2006"))
+    return out / "manifest.toml"
+
+
+def _rician_mean(nu: float, sigma: float) -> float:
+    """Mean of a Rician magnitude with true signal ``nu`` and channel SD ``sigma`` (nu = 0: the Rayleigh mean)."""
+    if sigma <= 0:
+        return abs(nu)
+    x = -(nu ** 2) / (2.0 * sigma ** 2)
+    # L_1/2(x) = exp(x/2) [(1 - x) I0(-x/2) - x I1(-x/2)]; with the scaled Bessel functions ive(k, z) = exp(-z) Ik(z)
+    lag = (1.0 - x) * special.ive(0, -x / 2.0) - x * special.ive(1, -x / 2.0)
+    return float(sigma * math.sqrt(math.pi / 2.0) * lag)
+
+
+def make_magnet_ghosting(out_dir, *, ghost_fraction: float = 0.02, phase_encoding: str = "ROW", seed: int = 0,
+                         sigma: float = 5.0, field_strength_t: float = 1.5, **ignored) -> Path:
+    """Write a MagNET small-bottle ghosting image (one axial series, 352^2 at 0.71 mm): a 60 mm bottle of signal
+    S0 = 1000 near a corner and its phase-encode ghost, a band of ``ghost_fraction`` x S0 across the bottle's extent
+    along the whole phase direction beyond 10 mm of it; Rician magnitude noise of channel SD ``sigma``.
+
+    Truth (``mr.ghosting.small_bottle_percent``): 100 |E[ghost] - E[noise]| / E[signal] with the Rician means of
+    the magnitude image (the ghost's mean is not k S0 + the noise floor: at k S0 = 20 and sigma = 5 it is 20.6,
+    the air's Rayleigh mean 6.27). Returns the manifest path."""
+    from phantomqc.io.write import new_uid
+
+    if phase_encoding not in ("ROW", "COL"):
+        raise ValueError(f"phase_encoding must be 'ROW' or 'COL', got {phase_encoding!r}")
+    n, h = 352, 0.71
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:n, 0:n]
+    y, x = (yy - 0.2 * (n - 1)) * h, (xx - 0.2 * (n - 1)) * h
+    bottle = np.hypot(y, x) <= 30.0
+    across, along = (y, x) if phase_encoding == "ROW" else (x, y)
+    band = (np.abs(across) <= 31.0) & (np.abs(along) > 40.0)
+    truth = S0 * bottle + ghost_fraction * S0 * band
+    img = np.hypot(truth + rng.normal(0, sigma, truth.shape), rng.normal(0, sigma, truth.shape))
+    c0 = (n - 1) * h / 2.0
+    out = Path(out_dir)
+    _write_stack(out / "series", img[None], spacing=(h, h), positions=[(-c0, -c0, 0.0)],
+                 orientation=MR_ORIENTATIONS["axial"], thickness=5.0, spacing_between=None, series_number=1,
+                 description="MagNET ghosting small bottle", study_uid=new_uid(), field_strength_t=field_strength_t,
+                 phase_encoding=phase_encoding)
+    e_sig, e_ghost, e_air = _rician_mean(S0, sigma), _rician_mean(ghost_fraction * S0, sigma), _rician_mean(0.0, sigma)
+    value = 100.0 * abs(e_ghost - e_air) / e_sig
+    exp = [_exp("mr.ghosting.small_bottle_percent", value, "%", "magnet_ghosting",
+                "0.05 percentage point: the ROI means' SE is about 5 / sqrt(1000) of 1000, 0.02 pp",
+                "100 |E[ghost] - E[air]| / E[signal], Rician means of the magnitude image")]
+    params = {"ghost_fraction": ghost_fraction, "phase_encoding": phase_encoding, "seed": seed, "sigma": sigma,
+              "s0": S0, "spacing_mm": [h, h], "matrix": n, "expected_means": [e_sig, e_ghost, e_air]}
+    (out / "truth.json").write_text(json.dumps(_truth(params, exp, [{"file": "series/MR0001.dcm"}]), indent=1,
+                                               default=json_default))
+    (out / "manifest.toml").write_text(_manifest([{"kind": "mr.ghosting", "name": "magnet_ghosting",
+                                                   "images": ["series"]}], profile="wst263-2006"))
+    return out / "manifest.toml"
+
+
+MR_PHANTOMS: dict[str, Callable[..., Path]] = {
+    "mr-acr": make_acr_series,
+    "mr-acr-localizer": make_acr_localizer,
+    "mr-magnet-snr": make_magnet_snr_pair,
+    "mr-magnet-flood": make_magnet_flood,
+    "mr-magnet-slice-width": make_magnet_slice_width,
+    "mr-magnet-ghosting": make_magnet_ghosting,
+}
+"""MR phantom kinds for ``phantomqc phantoms make KIND --out DIR``: maker(out_dir, *, seed=0, **options) ->
+manifest path."""

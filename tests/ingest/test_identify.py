@@ -118,6 +118,10 @@ TABLE = [
     ("mr-acr-localizer", "series", "MR0001.dcm", ("mr.acr_localizer",), ("mr.acr_localizer",)),
     ("mr-magnet-snr", "", "MR0001.dcm", ("mr.snr_pair",), ("mr.snr_pair",)),
     ("mr-magnet-flood", "series", "MR0001.dcm", ("mr.flood",), ("mr.flood",)),
+    # the geometry object has internal structure (rods, ramps): not a flood, and not recognised from the image
+    ("mr-magnet-slice-width", "series", "MR0001.dcm", ("mr.slice_width",), ERR("slice-width object")),
+    # a small bottle off centre in a large field of view is recognised from the image
+    ("mr-magnet-ghosting", "series", "MR0001.dcm", ("mr.ghosting",), ("mr.ghosting",)),
     ("nm-suite", "flood", "flood.dcm", ("nm.uniformity",), ("nm.uniformity",)),
     ("nm-suite", "four_bar", "four_bar.dcm", ("nm.four_bar",), ("nm.four_bar",)),
     ("nm-suite", "quadrant_bar", "quadrant_bar.dcm", ("nm.quadrant_bar",), ("nm.quadrant_bar",)),

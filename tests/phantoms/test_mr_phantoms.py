@@ -211,4 +211,5 @@ def test_localizer_and_magnet(tmp_path):
 
 
 def test_registry():
-    assert set(rmr.MR_PHANTOMS) == {"mr-acr", "mr-acr-localizer", "mr-magnet-snr", "mr-magnet-flood"}
+    assert set(rmr.MR_PHANTOMS) == {"mr-acr", "mr-acr-localizer", "mr-magnet-snr", "mr-magnet-flood",
+                                    "mr-magnet-slice-width", "mr-magnet-ghosting"}
